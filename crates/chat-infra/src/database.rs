@@ -1,0 +1,255 @@
+//! The connection pool: building it from configuration, migrating, probing,
+//! and counting what it executes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chat_domain::RepositoryError;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, TransactionTrait,
+};
+
+use crate::error::{TimedOut, repository_error};
+
+/// How to reach the database and how big the pool is.
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://…`. May hold a password: never log it
+    /// (see [`redact_url`]).
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long a request may wait for a connection (including establishing
+    /// one) before it is answered "unavailable".
+    pub acquire_timeout: Duration,
+    /// Upper bound on one repository call, so a database that accepts
+    /// connections but never answers cannot hang a request.
+    pub query_timeout: Duration,
+    /// Idle connections are checked with a ping before reuse after this long,
+    /// so a restarted database costs no failed request.
+    pub ping_idle_after: Duration,
+}
+
+impl DatabaseConfig {
+    /// Defaults sized for a small service; see `docs/performance.md` for the sweep.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout: Duration::from_millis(1500),
+            query_timeout: Duration::from_secs(4),
+            ping_idle_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            let hidden = if credentials.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Counts of what the pool executed: the statement budget per request is
+/// asserted in tests with these, and `/metrics` exports them.
+#[derive(Debug, Default)]
+pub struct QueryStats {
+    statements: AtomicU64,
+    transactions: AtomicU64,
+}
+
+impl QueryStats {
+    /// Statements executed (inside transactions or not; `BEGIN`/`COMMIT` excluded).
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Transactions begun.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+}
+
+/// Pool occupancy, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The configured maximum.
+    pub max: u32,
+}
+
+/// A handle on the pool; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Database {
+    connection: DatabaseConnection,
+    stats: Arc<QueryStats>,
+    query_timeout: Duration,
+    max_connections: u32,
+}
+
+/// Why the pool could not be built (a malformed URL; not an unreachable server,
+/// which only shows on first use).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid DATABASE_URL {url}: {source}")]
+pub struct ConnectError {
+    url: String,
+    #[source]
+    source: DbErr,
+}
+
+impl Database {
+    /// Builds the pool without connecting: the service starts, and answers
+    /// 503, while the database is down, and recovers by itself when it returns.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, ConnectError> {
+        let mut options = ConnectOptions::new(config.url.clone());
+        options
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections.min(config.max_connections))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_timeout(config.acquire_timeout)
+            .idle_timeout(Duration::from_secs(600))
+            // A ping on every checkout doubles the round trips; ping only
+            // connections that sat idle long enough to have gone stale.
+            .test_before_acquire(false)
+            .test_before_acquire_if_idle_for(config.ping_idle_after)
+            // Per-statement logging on the hot path costs more than the query.
+            .sqlx_logging(false)
+            .connect_lazy(true)
+            .map_sqlx_sqlite_opts(|options| {
+                options
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        let mut connection = sea_orm::Database::connect(options).await.map_err(|source| ConnectError {
+            url: redact_url(&config.url),
+            source,
+        })?;
+        let stats = Arc::new(QueryStats::default());
+        let counter = Arc::clone(&stats);
+        connection.set_metric_callback(move |_| {
+            counter.statements.fetch_add(1, Ordering::Relaxed);
+        });
+        Ok(Self {
+            connection,
+            stats,
+            query_timeout: config.query_timeout,
+            max_connections: config.max_connections,
+        })
+    }
+
+    /// The SeaORM connection (pool).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// PostgreSQL or SQLite.
+    pub fn backend(&self) -> DatabaseBackend {
+        self.connection.get_database_backend()
+    }
+
+    /// What the pool executed so far.
+    pub fn stats(&self) -> &QueryStats {
+        &self.stats
+    }
+
+    /// Open and idle connections.
+    pub fn pool_status(&self) -> PoolStatus {
+        let (size, idle) = match self.backend() {
+            DatabaseBackend::Postgres => {
+                let pool = self.connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DatabaseBackend::Sqlite => {
+                let pool = self.connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        };
+        PoolStatus { size, idle: u32::try_from(idle).unwrap_or(u32::MAX), max: self.max_connections }
+    }
+
+    /// Whether the database answers a trivial query within `within`.
+    pub async fn ping(&self, within: Duration) -> Result<(), RepositoryError> {
+        match tokio::time::timeout(within, self.connection.ping()).await {
+            Ok(result) => result.map_err(repository_error),
+            Err(_) => Err(RepositoryError::Unavailable(Box::new(TimedOut(within)))),
+        }
+    }
+
+    /// Applies pending migrations. On PostgreSQL they run in one transaction
+    /// under an advisory lock, so replicas starting together migrate once.
+    pub async fn migrate(&self) -> Result<(), RepositoryError> {
+        match self.backend() {
+            DatabaseBackend::Postgres => {
+                let transaction = self.begin().await?;
+                transaction
+                    .execute_unprepared("SELECT pg_advisory_xact_lock(7215301150642)")
+                    .await
+                    .map_err(repository_error)?;
+                Migrator::up(&transaction, None).await.map_err(repository_error)?;
+                transaction.commit().await.map_err(repository_error)
+            }
+            _ => Migrator::up(&self.connection, None).await.map_err(repository_error),
+        }
+    }
+
+    /// Closes every connection; later calls fail as unavailable.
+    pub async fn close(&self) {
+        if let Err(error) = self.connection.close_by_ref().await {
+            tracing::warn!(%error, "closing the database pool failed");
+        }
+    }
+
+    /// Begins a transaction, counted in [`QueryStats::transactions`].
+    pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, RepositoryError> {
+        self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+        self.connection.begin().await.map_err(repository_error)
+    }
+
+    /// Runs one repository operation under the query timeout.
+    pub(crate) async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, RepositoryError>>,
+    ) -> Result<T, RepositoryError> {
+        tokio::time::timeout(self.query_timeout, operation)
+            .await
+            .unwrap_or_else(|_| Err(RepositoryError::Unavailable(Box::new(TimedOut(self.query_timeout)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_leave_the_url_redactor() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/chat?sslmode=require"),
+            "postgres://app:***@db:5432/chat?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://app@db/chat"), "postgres://app@db/chat");
+        assert_eq!(redact_url("postgres://a:b:c@host/x"), "postgres://a:***@host/x");
+        assert_eq!(redact_url("sqlite://chat.db?mode=rwc"), "sqlite://chat.db?mode=rwc");
+    }
+}

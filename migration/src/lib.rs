@@ -1,0 +1,54 @@
+//! Schema migrations for chat-api, for PostgreSQL and SQLite alike.
+//!
+//! Table names are part of the contract (other services read and write them):
+//! `users`, `chats`, `kmeans_data`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_tables;
+mod m20261124_000002_chat_counter;
+
+/// Every migration, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_tables::Migration),
+            Box::new(m20261124_000002_chat_counter::Migration),
+        ]
+    }
+}
+
+/// Column and table names shared by the migrations.
+#[derive(DeriveIden)]
+pub(crate) enum Users {
+    Table,
+    Id,
+    CreatedAt,
+    ChatCount,
+}
+
+#[derive(DeriveIden)]
+pub(crate) enum Chats {
+    Table,
+    Id,
+    UserId,
+    Title,
+    Description,
+    CreatedAt,
+    UpdatedAt,
+    Version,
+}
+
+#[derive(DeriveIden)]
+pub(crate) enum KmeansData {
+    Table,
+    Id,
+    ChatId,
+    K,
+    Centroids,
+    CreatedAt,
+}
