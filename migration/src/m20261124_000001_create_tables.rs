@@ -15,7 +15,11 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .col(ColumnDef::new(Users::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(Users::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Users::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -39,8 +43,16 @@ impl MigrationTrait for Migration {
                             .null()
                             .check(Expr::cust("length(description) <= 10000")),
                     )
-                    .col(ColumnDef::new(Chats::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Chats::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Chats::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Chats::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(Chats::Version)
                             .big_integer()
@@ -77,7 +89,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(KmeansData::Table)
-                    .col(ColumnDef::new(KmeansData::Id).uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(KmeansData::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(KmeansData::ChatId).uuid().not_null())
                     .col(
                         ColumnDef::new(KmeansData::K)
@@ -85,8 +102,16 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .check(Expr::col(KmeansData::K).gte(1)),
                     )
-                    .col(ColumnDef::new(KmeansData::Centroids).json_binary().not_null())
-                    .col(ColumnDef::new(KmeansData::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(KmeansData::Centroids)
+                            .json_binary()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(KmeansData::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_kmeans_data_chat_id")
@@ -113,8 +138,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [KmeansData::Table.into_iden(), Chats::Table.into_iden(), Users::Table.into_iden()] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        for table in [
+            KmeansData::Table.into_iden(),
+            Chats::Table.into_iden(),
+            Users::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -63,7 +63,12 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(Users::Table)
-                    .add_column(ColumnDef::new(Users::ChatCount).big_integer().not_null().default(0))
+                    .add_column(
+                        ColumnDef::new(Users::ChatCount)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -97,7 +102,12 @@ impl MigrationTrait for Migration {
             other => return Err(DbErr::Migration(format!("unsupported backend {other:?}"))),
         }
         manager
-            .alter_table(Table::alter().table(Users::Table).drop_column(Users::ChatCount).to_owned())
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .drop_column(Users::ChatCount)
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -322,15 +322,24 @@ mod tests {
         let title = Title::parse("\u{3000}\t Hello  world \u{a0}\n").map(Title::into_string);
         assert_eq!(title.as_deref(), Ok("Hello  world"));
         // Zero-width space is not White_Space: kept as given.
-        assert_eq!(Title::parse("\u{200b}x").map(Title::into_string).as_deref(), Ok("\u{200b}x"));
+        assert_eq!(
+            Title::parse("\u{200b}x").map(Title::into_string).as_deref(),
+            Ok("\u{200b}x")
+        );
     }
 
     #[test]
     fn title_counts_scalar_values_not_bytes() {
         assert!(Title::parse(&"é".repeat(255)).is_ok());
         assert!(Title::parse(&"🦀".repeat(255)).is_ok());
-        assert_eq!(Title::parse(&"🦀".repeat(256)), Err(TitleError::TooLong { actual: 256 }));
-        assert_eq!(Title::parse(&format!("  {}  ", "a".repeat(255))).map(|t| t.as_str().len()), Ok(255));
+        assert_eq!(
+            Title::parse(&"🦀".repeat(256)),
+            Err(TitleError::TooLong { actual: 256 })
+        );
+        assert_eq!(
+            Title::parse(&format!("  {}  ", "a".repeat(255))).map(|t| t.as_str().len()),
+            Ok(255)
+        );
     }
 
     #[test]
@@ -342,8 +351,18 @@ mod tests {
 
     #[test]
     fn description_is_kept_verbatim() {
-        assert_eq!(Description::parse("").map(Description::into_string).as_deref(), Ok(""));
-        assert_eq!(Description::parse("  x  ").map(Description::into_string).as_deref(), Ok("  x  "));
+        assert_eq!(
+            Description::parse("")
+                .map(Description::into_string)
+                .as_deref(),
+            Ok("")
+        );
+        assert_eq!(
+            Description::parse("  x  ")
+                .map(Description::into_string)
+                .as_deref(),
+            Ok("  x  ")
+        );
         assert!(Description::parse(&"ü".repeat(10_000)).is_ok());
         assert_eq!(
             Description::parse(&"ü".repeat(10_001)),
@@ -375,7 +394,10 @@ mod tests {
     #[test]
     fn only_the_empty_patch_is_a_noop() {
         assert!(ChatPatch::default().is_noop());
-        let clear = ChatPatch { description: DescriptionPatch::Clear, ..ChatPatch::default() };
+        let clear = ChatPatch {
+            description: DescriptionPatch::Clear,
+            ..ChatPatch::default()
+        };
         assert!(!clear.is_noop());
     }
 

@@ -116,7 +116,10 @@ mod tests {
         let lower = "0b9f7f0e-5c4a-4d7e-9a51-0f6a3e0c2b11";
         let upper = lower.to_uppercase();
         assert_eq!(ChatId::parse(lower), ChatId::parse(&upper));
-        assert_eq!(ChatId::parse(&upper).map(|id| id.to_string()).as_deref(), Ok(lower));
+        assert_eq!(
+            ChatId::parse(&upper).map(|id| id.to_string()).as_deref(),
+            Ok(lower)
+        );
     }
 
     #[test]

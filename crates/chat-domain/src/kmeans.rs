@@ -57,7 +57,11 @@ impl Centroids {
                 return Err(CentroidsError::EmptyRow { row });
             }
             if values.len() != width {
-                return Err(CentroidsError::RaggedRow { row, expected: width, actual: values.len() });
+                return Err(CentroidsError::RaggedRow {
+                    row,
+                    expected: width,
+                    actual: values.len(),
+                });
             }
             if let Some(column) = values.iter().position(|value| !value.is_finite()) {
                 return Err(CentroidsError::NotFinite { row, column });
@@ -72,7 +76,10 @@ impl Centroids {
             return Err(CentroidsError::NoCentroids);
         }
         if usize::try_from(k).ok() != Some(rows.len()) {
-            return Err(CentroidsError::KMismatch { k, rows: rows.len() });
+            return Err(CentroidsError::KMismatch {
+                k,
+                rows: rows.len(),
+            });
         }
         Self::new(rows)
     }
@@ -154,10 +161,17 @@ mod tests {
     #[test]
     fn refuses_each_broken_invariant() {
         assert_eq!(Centroids::new(vec![]), Err(CentroidsError::NoCentroids));
-        assert_eq!(Centroids::new(vec![vec![]]), Err(CentroidsError::EmptyRow { row: 0 }));
+        assert_eq!(
+            Centroids::new(vec![vec![]]),
+            Err(CentroidsError::EmptyRow { row: 0 })
+        );
         assert_eq!(
             Centroids::new(vec![vec![1.0], vec![1.0, 2.0]]),
-            Err(CentroidsError::RaggedRow { row: 1, expected: 1, actual: 2 })
+            Err(CentroidsError::RaggedRow {
+                row: 1,
+                expected: 1,
+                actual: 2
+            })
         );
         assert_eq!(
             Centroids::new(vec![vec![1.0, f64::NAN]]),
@@ -167,7 +181,10 @@ mod tests {
             Centroids::new(vec![vec![f64::NEG_INFINITY]]),
             Err(CentroidsError::NotFinite { row: 0, column: 0 })
         );
-        assert_eq!(Centroids::with_k(0, vec![]), Err(CentroidsError::NoCentroids));
+        assert_eq!(
+            Centroids::with_k(0, vec![]),
+            Err(CentroidsError::NoCentroids)
+        );
         assert_eq!(
             Centroids::with_k(2, vec![vec![1.0]]),
             Err(CentroidsError::KMismatch { k: 2, rows: 1 })

@@ -26,8 +26,8 @@ mod service;
 mod time;
 
 pub use chat::{
-    Chat, ChatChanges, ChatPatch, ChatReplacement, Description, DescriptionError,
-    DescriptionPatch, ExpectedVersion, NewChat, Title, TitleError, Version,
+    Chat, ChatChanges, ChatPatch, ChatReplacement, Description, DescriptionError, DescriptionPatch,
+    ExpectedVersion, NewChat, Title, TitleError, Version,
 };
 pub use error::DomainError;
 pub use ids::{ChatId, IdError, KmeansDataId, UserId};

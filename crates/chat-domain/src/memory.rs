@@ -51,7 +51,10 @@ fn list_order(chat: &Chat) -> std::cmp::Reverse<(Timestamp, ChatId)> {
 }
 
 fn owned(state: &mut State, owner: UserId, id: ChatId) -> Option<&mut Chat> {
-    state.chats.get_mut(&id).filter(|chat| chat.user_id == owner)
+    state
+        .chats
+        .get_mut(&id)
+        .filter(|chat| chat.user_id == owner)
 }
 
 #[async_trait]
@@ -59,7 +62,10 @@ impl ChatRepository for InMemoryRepository {
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
         let mut state = self.lock();
         if state.chats.contains_key(&chat.id) {
-            return Err(RepositoryError::Conflict(format!("chat {} already exists", chat.id)));
+            return Err(RepositoryError::Conflict(format!(
+                "chat {} already exists",
+                chat.id
+            )));
         }
         state.users.insert(chat.user_id);
         state.chats.insert(chat.id, chat.clone());
@@ -67,12 +73,21 @@ impl ChatRepository for InMemoryRepository {
     }
 
     async fn find(&self, owner: UserId, id: ChatId) -> Result<Option<Chat>, RepositoryError> {
-        Ok(self.lock().chats.get(&id).filter(|chat| chat.user_id == owner).cloned())
+        Ok(self
+            .lock()
+            .chats
+            .get(&id)
+            .filter(|chat| chat.user_id == owner)
+            .cloned())
     }
 
     async fn list(&self, owner: UserId, page: PageRequest) -> Result<Page<Chat>, RepositoryError> {
         let state = self.lock();
-        let mut mine: Vec<&Chat> = state.chats.values().filter(|chat| chat.user_id == owner).collect();
+        let mut mine: Vec<&Chat> = state
+            .chats
+            .values()
+            .filter(|chat| chat.user_id == owner)
+            .collect();
         mine.sort_by_key(|chat| list_order(chat));
         let total = mine.len() as u64;
         let start = match page.start {
@@ -85,7 +100,11 @@ impl ChatRepository for InMemoryRepository {
         let limit = usize::from(page.limit.get());
         let rest = mine.get(start..).unwrap_or_default();
         Ok(Page {
-            items: rest.iter().take(limit).map(|chat| (*chat).clone()).collect(),
+            items: rest
+                .iter()
+                .take(limit)
+                .map(|chat| (*chat).clone())
+                .collect(),
             total,
             has_more: rest.len() > limit,
         })
@@ -132,7 +151,11 @@ fn list_order_of(cursor: ChatCursor) -> std::cmp::Reverse<(Timestamp, ChatId)> {
 
 #[async_trait]
 impl KmeansDataRepository for InMemoryRepository {
-    async fn add_kmeans_data(&self, owner: UserId, data: &KmeansData) -> Result<(), RepositoryError> {
+    async fn add_kmeans_data(
+        &self,
+        owner: UserId,
+        data: &KmeansData,
+    ) -> Result<(), RepositoryError> {
         let mut state = self.lock();
         owned(&mut state, owner, data.chat_id).ok_or(RepositoryError::NotFound)?;
         state.kmeans.push(data.clone());
@@ -148,8 +171,12 @@ impl KmeansDataRepository for InMemoryRepository {
         if owned(&mut state, owner, chat).is_none() {
             return Ok(Vec::new());
         }
-        let mut results: Vec<KmeansData> =
-            state.kmeans.iter().filter(|data| data.chat_id == chat).cloned().collect();
+        let mut results: Vec<KmeansData> = state
+            .kmeans
+            .iter()
+            .filter(|data| data.chat_id == chat)
+            .cloned()
+            .collect();
         results.sort_by_key(|data| (data.created_at, data.id));
         Ok(results)
     }

@@ -77,7 +77,10 @@ pub struct ChatCursor {
 impl ChatCursor {
     /// The position of `chat` in the list order.
     pub fn of(chat: &Chat) -> Self {
-        Self { created_at: chat.created_at, id: chat.id }
+        Self {
+            created_at: chat.created_at,
+            id: chat.id,
+        }
     }
 }
 

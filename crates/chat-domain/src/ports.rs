@@ -81,7 +81,11 @@ pub trait ChatRepository: Send + Sync {
 pub trait KmeansDataRepository: Send + Sync {
     /// Stores a result for one of `owner`'s chats; [`RepositoryError::NotFound`]
     /// when the chat is absent or another user's.
-    async fn add_kmeans_data(&self, owner: UserId, data: &KmeansData) -> Result<(), RepositoryError>;
+    async fn add_kmeans_data(
+        &self,
+        owner: UserId,
+        data: &KmeansData,
+    ) -> Result<(), RepositoryError>;
 
     /// The results of one of `owner`'s chats, oldest first (empty when the chat
     /// is absent or another user's).

@@ -37,7 +37,10 @@ impl<R: ChatRepository> ChatService<R> {
 
     /// One of `owner`'s chats.
     pub async fn get(&self, owner: UserId, id: ChatId) -> Result<Chat, DomainError> {
-        self.repository.find(owner, id).await?.ok_or(DomainError::NotFound)
+        self.repository
+            .find(owner, id)
+            .await?
+            .ok_or(DomainError::NotFound)
     }
 
     /// A page of `owner`'s chats, newest first, with their total.
@@ -54,7 +57,10 @@ impl<R: ChatRepository> ChatService<R> {
         expected: &ExpectedVersion,
     ) -> Result<Chat, DomainError> {
         let changes = ChatChanges::from(replacement);
-        Ok(self.repository.update(owner, id, &changes, expected, Timestamp::now()).await?)
+        Ok(self
+            .repository
+            .update(owner, id, &changes, expected, Timestamp::now())
+            .await?)
     }
 
     /// Changes some of a chat's fields. The empty patch changes nothing (not
@@ -76,7 +82,10 @@ impl<R: ChatRepository> ChatService<R> {
             };
         }
         let changes = ChatChanges::from(patch);
-        Ok(self.repository.update(owner, id, &changes, expected, Timestamp::now()).await?)
+        Ok(self
+            .repository
+            .update(owner, id, &changes, expected, Timestamp::now())
+            .await?)
     }
 
     /// Deletes a chat and its k-means results.

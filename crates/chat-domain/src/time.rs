@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn now_has_no_sub_microsecond_part() {
-        assert_eq!(Timestamp::now().as_datetime().timestamp_subsec_nanos() % 1_000, 0);
+        assert_eq!(
+            Timestamp::now().as_datetime().timestamp_subsec_nanos() % 1_000,
+            0
+        );
     }
 
     proptest! {

@@ -59,7 +59,11 @@ pub fn redact_url(url: &str) -> String {
     match authority.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
-            let hidden = if credentials.contains(':') { ":***" } else { "" };
+            let hidden = if credentials.contains(':') {
+                ":***"
+            } else {
+                ""
+            };
             format!("{scheme}://{user}{hidden}@{host}{path}")
         }
         None => url.to_owned(),
@@ -141,10 +145,12 @@ impl Database {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             });
-        let mut connection = sea_orm::Database::connect(options).await.map_err(|source| ConnectError {
-            url: redact_url(&config.url),
-            source,
-        })?;
+        let mut connection = sea_orm::Database::connect(options)
+            .await
+            .map_err(|source| ConnectError {
+                url: redact_url(&config.url),
+                source,
+            })?;
         let stats = Arc::new(QueryStats::default());
         let counter = Arc::clone(&stats);
         connection.set_metric_callback(move |_| {
@@ -186,7 +192,11 @@ impl Database {
             }
             _ => (0, 0),
         };
-        PoolStatus { size, idle: u32::try_from(idle).unwrap_or(u32::MAX), max: self.max_connections }
+        PoolStatus {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max: self.max_connections,
+        }
     }
 
     /// Whether the database answers a trivial query within `within`.
@@ -207,10 +217,14 @@ impl Database {
                     .execute_unprepared("SELECT pg_advisory_xact_lock(7215301150642)")
                     .await
                     .map_err(repository_error)?;
-                Migrator::up(&transaction, None).await.map_err(repository_error)?;
+                Migrator::up(&transaction, None)
+                    .await
+                    .map_err(repository_error)?;
                 transaction.commit().await.map_err(repository_error)
             }
-            _ => Migrator::up(&self.connection, None).await.map_err(repository_error),
+            _ => Migrator::up(&self.connection, None)
+                .await
+                .map_err(repository_error),
         }
     }
 
@@ -234,7 +248,11 @@ impl Database {
     ) -> Result<T, RepositoryError> {
         tokio::time::timeout(self.query_timeout, operation)
             .await
-            .unwrap_or_else(|_| Err(RepositoryError::Unavailable(Box::new(TimedOut(self.query_timeout)))))
+            .unwrap_or_else(|_| {
+                Err(RepositoryError::Unavailable(Box::new(TimedOut(
+                    self.query_timeout,
+                ))))
+            })
     }
 }
 
@@ -248,8 +266,17 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/chat?sslmode=require"),
             "postgres://app:***@db:5432/chat?sslmode=require"
         );
-        assert_eq!(redact_url("postgres://app@db/chat"), "postgres://app@db/chat");
-        assert_eq!(redact_url("postgres://a:b:c@host/x"), "postgres://a:***@host/x");
-        assert_eq!(redact_url("sqlite://chat.db?mode=rwc"), "sqlite://chat.db?mode=rwc");
+        assert_eq!(
+            redact_url("postgres://app@db/chat"),
+            "postgres://app@db/chat"
+        );
+        assert_eq!(
+            redact_url("postgres://a:b:c@host/x"),
+            "postgres://a:***@host/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://chat.db?mode=rwc"),
+            "sqlite://chat.db?mode=rwc"
+        );
     }
 }

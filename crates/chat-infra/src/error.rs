@@ -36,7 +36,9 @@ fn sqlx_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => true,
-        sqlx::Error::Database(database) => database.code().is_some_and(|code| unavailable_code(&code)),
+        sqlx::Error::Database(database) => {
+            database.code().is_some_and(|code| unavailable_code(&code))
+        }
         _ => false,
     }
 }
@@ -46,8 +48,8 @@ fn unavailable_code(code: &str) -> bool {
     // Class 08: connection exceptions, e.g. 08006 connection_failure.
     code.starts_with("08")
         || matches!(
-        code,
-        "53300" // too_many_connections
+            code,
+            "53300" // too_many_connections
             | "57014" // query_canceled (statement_timeout)
             | "57P01" // admin_shutdown
             | "57P02" // crash_shutdown
@@ -57,7 +59,7 @@ fn unavailable_code(code: &str) -> bool {
             | "5" // SQLITE_BUSY
             | "6" // SQLITE_LOCKED
             | "517" // SQLITE_BUSY_SNAPSHOT
-    )
+        )
 }
 
 /// A repository call that took longer than the configured bound.
@@ -87,14 +89,20 @@ mod tests {
         ));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let error = DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Io(refused).into()));
-        assert!(matches!(repository_error(error), RepositoryError::Unavailable(_)));
+        assert!(matches!(
+            repository_error(error),
+            RepositoryError::Unavailable(_)
+        ));
     }
 
     #[test]
     fn decoding_trouble_is_a_bug_not_an_outage() {
         let error = DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::RowNotFound.into()));
         assert!(matches!(repository_error(error), RepositoryError::Other(_)));
-        assert!(matches!(repository_error(DbErr::Custom("x".into())), RepositoryError::Other(_)));
+        assert!(matches!(
+            repository_error(DbErr::Custom("x".into())),
+            RepositoryError::Other(_)
+        ));
     }
 
     #[test]

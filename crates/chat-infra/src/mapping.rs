@@ -10,7 +10,11 @@ use crate::entities::{chats, kmeans_data};
 use crate::error::CorruptRow;
 
 fn corrupt(table: &'static str, id: uuid::Uuid, reason: impl ToString) -> RepositoryError {
-    RepositoryError::Other(Box::new(CorruptRow { table, id, reason: reason.to_string() }))
+    RepositoryError::Other(Box::new(CorruptRow {
+        table,
+        id,
+        reason: reason.to_string(),
+    }))
 }
 
 /// A `chats` row as a [`Chat`]; a row another writer broke is an error, not a panic.
@@ -28,7 +32,8 @@ pub(crate) fn chat_from_row(row: chats::Model) -> Result<Chat, RepositoryError> 
             .map_err(|e| bad(format!("description {e}")))?,
         created_at: Timestamp::from_datetime(row.created_at),
         updated_at: Timestamp::from_datetime(row.updated_at),
-        version: Version::new(row.version).ok_or_else(|| bad(format!("version {}", row.version)))?,
+        version: Version::new(row.version)
+            .ok_or_else(|| bad(format!("version {}", row.version)))?,
     })
 }
 
@@ -50,8 +55,8 @@ pub(crate) fn chat_to_row(chat: &Chat) -> chats::ActiveModel {
 pub(crate) fn kmeans_from_row(row: kmeans_data::Model) -> Result<KmeansData, RepositoryError> {
     let rows: Vec<Vec<f64>> = serde_json::from_value(row.centroids)
         .map_err(|e| corrupt("kmeans_data", row.id, format!("centroids {e}")))?;
-    let centroids = Centroids::with_k(i64::from(row.k), rows)
-        .map_err(|e| corrupt("kmeans_data", row.id, e))?;
+    let centroids =
+        Centroids::with_k(i64::from(row.k), rows).map_err(|e| corrupt("kmeans_data", row.id, e))?;
     Ok(KmeansData {
         id: KmeansDataId::from_uuid(row.id),
         chat_id: ChatId::from_uuid(row.chat_id),

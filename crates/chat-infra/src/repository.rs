@@ -8,9 +8,7 @@ use chat_domain::{
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::database::Database;
 use crate::entities::{chats, kmeans_data, users};
@@ -135,7 +133,10 @@ impl ChatRepository for SeaOrmRepository {
                         ])),
                     ),
                 };
-                let mut rows = query.all(self.db.connection()).await.map_err(repository_error)?;
+                let mut rows = query
+                    .all(self.db.connection())
+                    .await
+                    .map_err(repository_error)?;
                 let has_more = rows.len() as u64 > limit;
                 rows.truncate(page.limit.get().into());
                 let total = users::Entity::find_by_id(*owner.as_uuid())
@@ -147,7 +148,10 @@ impl ChatRepository for SeaOrmRepository {
                     .map_err(repository_error)?
                     .unwrap_or(0);
                 Ok(Page {
-                    items: rows.into_iter().map(chat_from_row).collect::<Result<_, _>>()?,
+                    items: rows
+                        .into_iter()
+                        .map(chat_from_row)
+                        .collect::<Result<_, _>>()?,
                     total: u64::try_from(total).unwrap_or(0),
                     has_more,
                 })
@@ -166,7 +170,10 @@ impl ChatRepository for SeaOrmRepository {
         self.db
             .bounded(async {
                 let mut update = chats::Entity::update_many()
-                    .col_expr(chats::Column::Version, Expr::col(chats::Column::Version).add(1))
+                    .col_expr(
+                        chats::Column::Version,
+                        Expr::col(chats::Column::Version).add(1),
+                    )
                     .col_expr(chats::Column::UpdatedAt, Expr::val(now.as_datetime()))
                     .filter(chats::Column::Id.eq(*id.as_uuid()))
                     .filter(chats::Column::UserId.eq(*owner.as_uuid()));
@@ -180,8 +187,10 @@ impl ChatRepository for SeaOrmRepository {
                             .col_expr(chats::Column::Description, Expr::val(description.as_str()));
                     }
                     DescriptionPatch::Clear => {
-                        update = update
-                            .col_expr(chats::Column::Description, Expr::val(Option::<String>::None));
+                        update = update.col_expr(
+                            chats::Column::Description,
+                            Expr::val(Option::<String>::None),
+                        );
                     }
                 }
                 if let Some(condition) = version_condition(expected) {
@@ -231,7 +240,11 @@ impl ChatRepository for SeaOrmRepository {
 
 #[async_trait]
 impl KmeansDataRepository for SeaOrmRepository {
-    async fn add_kmeans_data(&self, owner: UserId, data: &KmeansData) -> Result<(), RepositoryError> {
+    async fn add_kmeans_data(
+        &self,
+        owner: UserId,
+        data: &KmeansData,
+    ) -> Result<(), RepositoryError> {
         let k = k_column(data)?;
         self.db
             .bounded(async {
@@ -266,7 +279,11 @@ impl KmeansDataRepository for SeaOrmRepository {
                     .await
                     .map_err(repository_error)?
                     .rows_affected();
-                if inserted == 0 { Err(RepositoryError::NotFound) } else { Ok(()) }
+                if inserted == 0 {
+                    Err(RepositoryError::NotFound)
+                } else {
+                    Ok(())
+                }
             })
             .await
     }

@@ -1,0 +1,78 @@
+//! A database that refuses connections, or accepts them and never answers, makes
+//! repository calls fail fast as `Unavailable` (the HTTP layer's 503), never hang.
+
+use std::time::{Duration, Instant};
+
+use chat_domain::{ChatId, ChatRepository, RepositoryError, UserId};
+use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
+
+fn config(url: &str) -> DatabaseConfig {
+    let mut config = DatabaseConfig::new(url);
+    config.acquire_timeout = Duration::from_millis(500);
+    config.query_timeout = Duration::from_secs(2);
+    config
+}
+
+async fn find_fails_fast(url: &str) {
+    let db = Database::connect(&config(url))
+        .await
+        .expect("a lazy pool builds without a server");
+    let repo = SeaOrmRepository::new(db.clone());
+    let started = Instant::now();
+    let result = repo
+        .find(UserId::from_uuid(uuid::Uuid::new_v4()), ChatId::generate())
+        .await;
+    assert!(
+        matches!(result, Err(RepositoryError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(
+        db.ping(Duration::from_millis(300)).await,
+        Err(RepositoryError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_refusing_server_is_unavailable() {
+    // Bind then drop: the port is (almost certainly) closed now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    find_fails_fast(&format!("postgres://postgres@127.0.0.1:{port}/chat")).await;
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_unavailable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // Accept every connection and keep it open without a word.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    find_fails_fast(&format!("postgres://postgres@127.0.0.1:{port}/chat")).await;
+    silent.abort();
+}
+
+#[tokio::test]
+async fn a_live_server_answers_the_readiness_ping() {
+    let database = chat_testing::TestDatabase::create().await;
+    let db = Database::connect(&config(database.url()))
+        .await
+        .expect("pool");
+    db.ping(Duration::from_secs(1)).await.expect("ping");
+    let status = db.pool_status();
+    assert!(status.size >= 1 && status.max == DatabaseConfig::new("x").max_connections);
+    db.close().await;
+}

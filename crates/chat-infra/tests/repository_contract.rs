@@ -1,0 +1,746 @@
+//! The repository contract: one suite, run against PostgreSQL and SQLite.
+//!
+//! Each case is an `async fn(&Backend)` in `cases`; the `contract!` macro at the
+//! bottom instantiates every case once per backend, each on a fresh database.
+
+use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
+use chat_testing::{TestDatabase, TestSqlite};
+
+/// A migrated, empty database and the repository over it.
+struct Backend {
+    repo: SeaOrmRepository,
+    _postgres: Option<TestDatabase>,
+    _sqlite: Option<TestSqlite>,
+}
+
+impl Backend {
+    async fn postgres() -> Self {
+        let database = TestDatabase::create().await;
+        let repo = repository(database.url()).await;
+        Self {
+            repo,
+            _postgres: Some(database),
+            _sqlite: None,
+        }
+    }
+
+    async fn sqlite() -> Self {
+        let database = TestSqlite::create();
+        let repo = repository(database.url()).await;
+        Self {
+            repo,
+            _postgres: None,
+            _sqlite: Some(database),
+        }
+    }
+}
+
+async fn repository(url: &str) -> SeaOrmRepository {
+    let db = Database::connect(&DatabaseConfig::new(url))
+        .await
+        .expect("pool");
+    db.migrate().await.expect("migrations apply");
+    SeaOrmRepository::new(db)
+}
+
+mod cases {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use chat_domain::{
+        Centroids, Chat, ChatChanges, ChatCursor, ChatId, ChatPatch, ChatReplacement,
+        ChatRepository, ChatService, Description, DescriptionPatch, DomainError, ExpectedVersion,
+        KmeansDataRepository, Limit, NewChat, NewKmeansData, PageRequest, PageStart,
+        RepositoryError, Skip, Timestamp, Title, UserId, Version,
+    };
+    use futures::future::join_all;
+    use sea_orm::ConnectionTrait;
+
+    use super::Backend;
+
+    fn user() -> UserId {
+        UserId::from_uuid(uuid::Uuid::new_v4())
+    }
+
+    fn title(text: &str) -> Title {
+        Title::parse(text).expect("valid title")
+    }
+
+    fn new_chat(text: &str, description: Option<&str>) -> NewChat {
+        NewChat {
+            title: title(text),
+            description: description.map(|d| Description::parse(d).expect("valid description")),
+        }
+    }
+
+    fn page(start: PageStart, limit: i64) -> PageRequest {
+        PageRequest {
+            start,
+            limit: Limit::new(limit).expect("valid limit"),
+        }
+    }
+
+    fn offset(skip: i64, limit: i64) -> PageRequest {
+        page(
+            PageStart::Offset(Skip::new(skip).expect("valid skip")),
+            limit,
+        )
+    }
+
+    fn service(backend: &Backend) -> ChatService<chat_infra::SeaOrmRepository> {
+        ChatService::new(backend.repo.clone())
+    }
+
+    pub async fn create_then_get_returns_what_was_written(backend: &Backend) {
+        let owner = user();
+        let created = service(backend)
+            .create(owner, new_chat("  Hello  ", Some("")))
+            .await
+            .expect("create");
+        assert_eq!(created.title.as_str(), "Hello");
+        assert_eq!(
+            created.description.as_ref().map(Description::as_str),
+            Some("")
+        );
+        assert_eq!(created.version, Version::INITIAL);
+        assert_eq!(created.created_at, created.updated_at);
+        let read = backend.repo.find(owner, created.id).await.expect("find");
+        assert_eq!(read, Some(created));
+    }
+
+    pub async fn timestamps_round_trip_at_microsecond_precision(backend: &Backend) {
+        let owner = user();
+        let mut chat = Chat::create(owner, new_chat("t", None), Timestamp::now());
+        // A value with all six fractional digits significant, and one with none.
+        for micros in [1_795_000_000_123_456_i64, 1_795_000_001_000_000] {
+            chat.id = ChatId::generate();
+            chat.created_at = Timestamp::from_unix_micros(micros).expect("in range");
+            chat.updated_at = chat.created_at;
+            backend.repo.insert(&chat).await.expect("insert");
+            let read = backend
+                .repo
+                .find(owner, chat.id)
+                .await
+                .expect("find")
+                .expect("present");
+            assert_eq!(read.created_at.unix_micros(), micros);
+            assert_eq!(read, chat);
+        }
+    }
+
+    pub async fn unicode_and_longest_titles_round_trip(backend: &Backend) {
+        let owner = user();
+        for text in [
+            "日本語のチャット 🦀",
+            &"🦀".repeat(255),
+            &"é".repeat(255),
+            "a\u{200b}b",
+        ] {
+            let created = service(backend)
+                .create(owner, new_chat(text, Some(text)))
+                .await
+                .expect("create");
+            let read = backend
+                .repo
+                .find(owner, created.id)
+                .await
+                .expect("find")
+                .expect("present");
+            assert_eq!(read.title.as_str(), text);
+            assert_eq!(
+                read.description.as_ref().map(Description::as_str),
+                Some(text)
+            );
+        }
+    }
+
+    pub async fn list_is_newest_first_with_ties_broken_by_id(backend: &Backend) {
+        let owner = user();
+        let same_instant = Timestamp::now();
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            let mut chat = Chat::create(owner, new_chat(&format!("chat {i}"), None), same_instant);
+            // Two distinct instants, several chats on each: ties must not break paging.
+            if i % 2 == 0 {
+                chat.created_at =
+                    Timestamp::from_unix_micros(same_instant.unix_micros() - 1).expect("in range");
+                chat.updated_at = chat.created_at;
+            }
+            backend.repo.insert(&chat).await.expect("insert");
+            ids.push((chat.created_at, chat.id));
+        }
+        ids.sort();
+        ids.reverse();
+        let expected: Vec<ChatId> = ids.iter().map(|(_, id)| *id).collect();
+
+        let all = backend
+            .repo
+            .list(owner, offset(0, 100))
+            .await
+            .expect("list");
+        assert_eq!(all.items.iter().map(|c| c.id).collect::<Vec<_>>(), expected);
+        assert_eq!(all.total, 7);
+        assert!(!all.has_more);
+
+        // Pages of 3 by offset and by cursor give the same sequence, no gaps, no repeats.
+        let mut by_offset = Vec::new();
+        for skip in [0, 3, 6] {
+            let page = backend
+                .repo
+                .list(owner, offset(skip, 3))
+                .await
+                .expect("page");
+            assert_eq!(page.total, 7);
+            assert_eq!(page.has_more, skip < 6);
+            by_offset.extend(page.items.iter().map(|c| c.id));
+        }
+        assert_eq!(by_offset, expected);
+
+        let mut by_cursor = Vec::new();
+        let mut start = PageStart::default();
+        loop {
+            let page = backend
+                .repo
+                .list(owner, page(start, 3))
+                .await
+                .expect("page");
+            by_cursor.extend(page.items.iter().map(|c| c.id));
+            if !page.has_more {
+                break;
+            }
+            start = PageStart::After(ChatCursor::of(page.items.last().expect("full page")));
+        }
+        assert_eq!(by_cursor, expected);
+    }
+
+    pub async fn a_page_past_the_end_is_empty(backend: &Backend) {
+        let owner = user();
+        service(backend)
+            .create(owner, new_chat("only", None))
+            .await
+            .expect("create");
+        let page = backend
+            .repo
+            .list(owner, offset(i64::MAX, 10))
+            .await
+            .expect("list");
+        assert!(page.items.is_empty());
+        assert_eq!(page.total, 1);
+        assert!(!page.has_more);
+        let nobody = backend
+            .repo
+            .list(user(), offset(0, 10))
+            .await
+            .expect("list");
+        assert_eq!((nobody.items.len(), nobody.total), (0, 0));
+    }
+
+    pub async fn a_cursor_walk_survives_concurrent_inserts_and_deletes(backend: &Backend) {
+        let owner = user();
+        let svc = service(backend);
+        let mut originals = Vec::new();
+        for i in 0..9 {
+            originals.push(
+                svc.create(owner, new_chat(&format!("c{i}"), None))
+                    .await
+                    .expect("create")
+                    .id,
+            );
+        }
+        let first = backend
+            .repo
+            .list(owner, page(PageStart::default(), 4))
+            .await
+            .expect("page");
+        let mut seen: Vec<ChatId> = first.items.iter().map(|c| c.id).collect();
+        let mut cursor = ChatCursor::of(first.items.last().expect("full page"));
+        // Mid-walk: a new chat appears (it sorts first, before the cursor), and the
+        // item the cursor names plus one item not yet seen are deleted.
+        svc.create(owner, new_chat("newcomer", None))
+            .await
+            .expect("create");
+        svc.delete(owner, cursor.id, &ExpectedVersion::Any)
+            .await
+            .expect("delete cursor item");
+        let doomed = originals[1];
+        svc.delete(owner, doomed, &ExpectedVersion::Any)
+            .await
+            .expect("delete unseen item");
+        loop {
+            let next = backend
+                .repo
+                .list(owner, page(PageStart::After(cursor), 4))
+                .await
+                .expect("page");
+            seen.extend(next.items.iter().map(|c| c.id));
+            if !next.has_more {
+                break;
+            }
+            cursor = ChatCursor::of(next.items.last().expect("full page"));
+        }
+        let survivors: HashSet<ChatId> = originals
+            .iter()
+            .copied()
+            .filter(|id| *id != doomed)
+            .collect();
+        let unique: HashSet<ChatId> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "no item repeats");
+        assert!(
+            survivors.iter().all(|id| unique.contains(id)),
+            "no surviving item is skipped"
+        );
+    }
+
+    pub async fn totals_follow_inserts_and_deletes(backend: &Backend) {
+        let (alice, bob) = (user(), user());
+        let svc = service(backend);
+        let mut alices = Vec::new();
+        for i in 0..5 {
+            alices.push(
+                svc.create(alice, new_chat(&format!("a{i}"), None))
+                    .await
+                    .expect("create"),
+            );
+        }
+        svc.create(bob, new_chat("b", None)).await.expect("create");
+        svc.delete(alice, alices[0].id, &ExpectedVersion::Any)
+            .await
+            .expect("delete");
+        assert_eq!(
+            backend
+                .repo
+                .list(alice, offset(0, 1))
+                .await
+                .expect("list")
+                .total,
+            4
+        );
+        assert_eq!(
+            backend
+                .repo
+                .list(bob, offset(0, 1))
+                .await
+                .expect("list")
+                .total,
+            1
+        );
+    }
+
+    pub async fn another_users_chat_is_indistinguishable_from_an_absent_one(backend: &Backend) {
+        let (alice, mallory) = (user(), user());
+        let chat = service(backend)
+            .create(alice, new_chat("private", None))
+            .await
+            .expect("create");
+        let changes = ChatChanges::from(ChatPatch {
+            title: Some(title("pwned")),
+            ..ChatPatch::default()
+        });
+        let any = ExpectedVersion::Any;
+        let exact = ExpectedVersion::exactly(chat.version);
+
+        assert_eq!(
+            backend.repo.find(mallory, chat.id).await.expect("find"),
+            None
+        );
+        assert!(
+            backend
+                .repo
+                .list(mallory, offset(0, 100))
+                .await
+                .expect("list")
+                .items
+                .is_empty()
+        );
+        for expected in [&any, &exact] {
+            let update = backend
+                .repo
+                .update(mallory, chat.id, &changes, expected, Timestamp::now())
+                .await;
+            assert!(
+                matches!(update, Err(RepositoryError::NotFound)),
+                "{update:?}"
+            );
+            let delete = backend.repo.delete(mallory, chat.id, expected).await;
+            assert!(
+                matches!(delete, Err(RepositoryError::NotFound)),
+                "{delete:?}"
+            );
+        }
+        assert!(
+            backend
+                .repo
+                .list_kmeans_data(mallory, chat.id)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        let data = NewKmeansData {
+            chat_id: chat.id,
+            centroids: Centroids::new(vec![vec![1.0]]).expect("valid"),
+        }
+        .into_kmeans_data(Timestamp::now());
+        assert!(matches!(
+            backend.repo.add_kmeans_data(mallory, &data).await,
+            Err(RepositoryError::NotFound)
+        ));
+        assert_eq!(
+            backend.repo.find(alice, chat.id).await.expect("find"),
+            Some(chat)
+        );
+    }
+
+    pub async fn replace_sets_every_field_and_bumps_the_version(backend: &Backend) {
+        let owner = user();
+        let svc = service(backend);
+        let chat = svc
+            .create(owner, new_chat("old", Some("old description")))
+            .await
+            .expect("create");
+        let replacement = ChatReplacement {
+            title: title("new"),
+            description: None,
+        };
+        let replaced = svc
+            .replace(owner, chat.id, replacement, &ExpectedVersion::Any)
+            .await
+            .expect("replace");
+        assert_eq!(replaced.title.as_str(), "new");
+        assert_eq!(replaced.description, None);
+        assert_eq!(replaced.version, chat.version.next());
+        assert_eq!(replaced.created_at, chat.created_at);
+        assert!(replaced.updated_at >= chat.updated_at);
+        assert_eq!(
+            backend.repo.find(owner, chat.id).await.expect("find"),
+            Some(replaced)
+        );
+    }
+
+    pub async fn patch_changes_only_what_it_names(backend: &Backend) {
+        let owner = user();
+        let svc = service(backend);
+        let chat = svc
+            .create(owner, new_chat("title", Some("description")))
+            .await
+            .expect("create");
+
+        let retitled = svc
+            .patch(
+                owner,
+                chat.id,
+                ChatPatch {
+                    title: Some(title("renamed")),
+                    ..ChatPatch::default()
+                },
+                &ExpectedVersion::Any,
+            )
+            .await
+            .expect("patch title");
+        assert_eq!(retitled.title.as_str(), "renamed");
+        assert_eq!(retitled.description, chat.description);
+
+        let described = ChatPatch {
+            description: DescriptionPatch::Set(Description::parse("new").expect("valid")),
+            ..ChatPatch::default()
+        };
+        let redescribed = svc
+            .patch(owner, chat.id, described, &ExpectedVersion::Any)
+            .await
+            .expect("patch");
+        assert_eq!(redescribed.title.as_str(), "renamed");
+        assert_eq!(
+            redescribed.description.as_ref().map(Description::as_str),
+            Some("new")
+        );
+
+        let clear = ChatPatch {
+            description: DescriptionPatch::Clear,
+            ..ChatPatch::default()
+        };
+        let cleared = svc
+            .patch(owner, chat.id, clear, &ExpectedVersion::Any)
+            .await
+            .expect("clear");
+        assert_eq!(cleared.description, None);
+        assert_eq!(cleared.version.get(), 4);
+        assert_eq!(
+            backend.repo.find(owner, chat.id).await.expect("find"),
+            Some(cleared)
+        );
+    }
+
+    pub async fn the_empty_patch_changes_nothing(backend: &Backend) {
+        let owner = user();
+        let svc = service(backend);
+        let chat = svc
+            .create(owner, new_chat("t", Some("d")))
+            .await
+            .expect("create");
+        let same = svc
+            .patch(owner, chat.id, ChatPatch::default(), &ExpectedVersion::Any)
+            .await
+            .expect("noop");
+        assert_eq!(same, chat);
+        assert_eq!(
+            backend.repo.find(owner, chat.id).await.expect("find"),
+            Some(chat.clone())
+        );
+        let stale = ExpectedVersion::exactly(chat.version.next());
+        assert!(matches!(
+            svc.patch(owner, chat.id, ChatPatch::default(), &stale)
+                .await,
+            Err(DomainError::PreconditionFailed)
+        ));
+    }
+
+    pub async fn a_stale_version_is_rejected_atomically(backend: &Backend) {
+        let owner = user();
+        let svc = service(backend);
+        let chat = svc
+            .create(owner, new_chat("t", None))
+            .await
+            .expect("create");
+        let v1 = ExpectedVersion::exactly(chat.version);
+        let patch = || ChatPatch {
+            title: Some(title("x")),
+            ..ChatPatch::default()
+        };
+
+        let updated = svc
+            .patch(owner, chat.id, patch(), &v1)
+            .await
+            .expect("first write wins");
+        assert_eq!(updated.version.get(), 2);
+        assert!(matches!(
+            svc.patch(owner, chat.id, patch(), &v1).await,
+            Err(DomainError::PreconditionFailed)
+        ));
+        assert!(matches!(
+            svc.delete(owner, chat.id, &v1).await,
+            Err(DomainError::PreconditionFailed)
+        ));
+        // A list of candidate versions matches when one of them is current.
+        let either = ExpectedVersion::OneOf(vec![chat.version, updated.version]);
+        assert!(svc.patch(owner, chat.id, patch(), &either).await.is_ok());
+        // A precondition that can never match still reports a missing chat as missing.
+        let never = ExpectedVersion::OneOf(vec![]);
+        assert!(matches!(
+            svc.delete(owner, ChatId::generate(), &never).await,
+            Err(DomainError::NotFound)
+        ));
+        assert!(matches!(
+            svc.delete(owner, chat.id, &never).await,
+            Err(DomainError::PreconditionFailed)
+        ));
+        assert_eq!(
+            backend
+                .repo
+                .find(owner, chat.id)
+                .await
+                .expect("find")
+                .map(|c| c.version.get()),
+            Some(3)
+        );
+    }
+
+    pub async fn concurrent_conditional_writes_let_exactly_one_win(backend: &Backend) {
+        let owner = user();
+        let chat = service(backend)
+            .create(owner, new_chat("t", None))
+            .await
+            .expect("create");
+        let expected = ExpectedVersion::exactly(chat.version);
+        let writes = (0..8).map(|i| {
+            let changes = ChatChanges::from(ChatPatch {
+                title: Some(title(&format!("w{i}"))),
+                ..ChatPatch::default()
+            });
+            let (repo, expected) = (&backend.repo, &expected);
+            async move {
+                repo.update(owner, chat.id, &changes, expected, Timestamp::now())
+                    .await
+            }
+        });
+        let results = join_all(writes).await;
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.is_err())
+                .all(|r| matches!(r, Err(RepositoryError::VersionMismatch)))
+        );
+    }
+
+    pub async fn delete_removes_the_chat_once(backend: &Backend) {
+        let owner = user();
+        let svc = service(backend);
+        let chat = svc
+            .create(owner, new_chat("t", None))
+            .await
+            .expect("create");
+        let deletes = (0..5).map(|_| svc.delete(owner, chat.id, &ExpectedVersion::Any));
+        let results = join_all(deletes).await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.is_err())
+                .all(|r| matches!(r, Err(DomainError::NotFound)))
+        );
+        assert_eq!(backend.repo.find(owner, chat.id).await.expect("find"), None);
+    }
+
+    pub async fn kmeans_data_is_listed_oldest_first_and_cascades(backend: &Backend) {
+        let owner = user();
+        let svc = service(backend);
+        let chat = svc
+            .create(owner, new_chat("t", None))
+            .await
+            .expect("create");
+        let mut added = Vec::new();
+        for k in 1..=3_usize {
+            let rows = (0..k).map(|i| vec![i as f64, 0.5, -1e300]).collect();
+            let command = NewKmeansData {
+                chat_id: chat.id,
+                centroids: Centroids::new(rows).expect("valid"),
+            };
+            added.push(svc.add_kmeans_data(owner, command).await.expect("add"));
+        }
+        let (read_chat, listed) = svc.get_with_kmeans_data(owner, chat.id).await.expect("get");
+        assert_eq!(read_chat, chat);
+        assert_eq!(listed, added);
+        assert_eq!(
+            listed.iter().map(|d| d.k()).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+
+        svc.delete(owner, chat.id, &ExpectedVersion::Any)
+            .await
+            .expect("delete");
+        let remaining = backend
+            .repo
+            .database()
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend.repo.database().backend(),
+                "SELECT count(*) AS n FROM kmeans_data",
+            ))
+            .await
+            .expect("count")
+            .expect("a row")
+            .try_get::<i64>("", "n")
+            .expect("a number");
+        assert_eq!(remaining, 0, "kmeans_data rows cascade with their chat");
+    }
+
+    pub async fn a_hundred_concurrent_first_writes_of_one_user_all_succeed(backend: &Backend) {
+        let owner = user();
+        let svc = Arc::new(service(backend));
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let svc = Arc::clone(&svc);
+                tokio::spawn(
+                    async move { svc.create(owner, new_chat(&format!("c{i}"), None)).await },
+                )
+            })
+            .collect();
+        for task in tasks {
+            task.await
+                .expect("task")
+                .expect("no FK or unique violation from provisioning");
+        }
+        let page = backend
+            .repo
+            .list(owner, offset(0, 100))
+            .await
+            .expect("list");
+        assert_eq!((page.items.len(), page.total), (100, 100));
+    }
+
+    pub async fn a_row_broken_by_another_writer_is_an_error_not_a_panic(backend: &Backend) {
+        let owner = user();
+        let chat = service(backend)
+            .create(owner, new_chat("fine", None))
+            .await
+            .expect("create");
+        let db = backend.repo.database();
+        // Another service writes k = 2 with a single, ragged row of centroids.
+        let sql = match db.backend() {
+            sea_orm::DbBackend::Postgres => {
+                "INSERT INTO kmeans_data (id, chat_id, k, centroids, created_at) VALUES ($1, $2, 2, '[[1.0, 2.0]]', now())"
+            }
+            _ => {
+                "INSERT INTO kmeans_data (id, chat_id, k, centroids, created_at) VALUES (?, ?, 2, '[[1.0, 2.0]]', '2026-11-24T00:00:00+00:00')"
+            }
+        };
+        db.connection()
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                db.backend(),
+                sql,
+                [uuid::Uuid::now_v7().into(), (*chat.id.as_uuid()).into()],
+            ))
+            .await
+            .expect("raw insert");
+        let result = backend.repo.list_kmeans_data(owner, chat.id).await;
+        assert!(
+            matches!(result, Err(RepositoryError::Other(_))),
+            "{result:?}"
+        );
+        // The CHECK constraints refuse what the domain would refuse, for every writer.
+        let refused = db
+            .connection()
+            .execute_unprepared("UPDATE chats SET version = 0")
+            .await;
+        assert!(refused.is_err(), "version must stay >= 1");
+        assert_eq!(
+            backend.repo.find(owner, chat.id).await.expect("find"),
+            Some(chat)
+        );
+    }
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(&super::Backend::postgres().await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(&super::Backend::sqlite().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    create_then_get_returns_what_was_written,
+    timestamps_round_trip_at_microsecond_precision,
+    unicode_and_longest_titles_round_trip,
+    list_is_newest_first_with_ties_broken_by_id,
+    a_page_past_the_end_is_empty,
+    a_cursor_walk_survives_concurrent_inserts_and_deletes,
+    totals_follow_inserts_and_deletes,
+    another_users_chat_is_indistinguishable_from_an_absent_one,
+    replace_sets_every_field_and_bumps_the_version,
+    patch_changes_only_what_it_names,
+    the_empty_patch_changes_nothing,
+    a_stale_version_is_rejected_atomically,
+    concurrent_conditional_writes_let_exactly_one_win,
+    delete_removes_the_chat_once,
+    kmeans_data_is_listed_oldest_first_and_cascades,
+    a_hundred_concurrent_first_writes_of_one_user_all_succeed,
+    a_row_broken_by_another_writer_is_an_error_not_a_panic,
+);
