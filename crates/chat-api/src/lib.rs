@@ -1,1 +1,26 @@
-//! placeholder
+//! The chat-api HTTP service (actix-web) over the chat-domain use cases.
+//!
+//! - [`config`]: settings from the environment, validated once;
+//! - [`auth`]: bearer-token verification and the authenticated-user extractor;
+//! - [`routes`]: thin handlers, one per operation;
+//! - [`error`]: the one mapping to `application/problem+json`;
+//! - [`app`]: [`Application::build`], which binds and wires everything;
+//! - [`openapi`], [`metrics`], [`telemetry`]: documentation and observability.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod cursor;
+pub mod dto;
+pub mod error;
+pub mod etag;
+pub mod metrics;
+pub mod openapi;
+pub mod params;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use app::{Application, StartupError};
+pub use config::Config;

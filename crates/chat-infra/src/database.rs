@@ -42,7 +42,7 @@ impl DatabaseConfig {
         Self {
             url: url.into(),
             max_connections: 16,
-            min_connections: 1,
+            min_connections: 0,
             acquire_timeout: Duration::from_millis(1500),
             query_timeout: Duration::from_secs(4),
             ping_idle_after: Duration::from_secs(30),

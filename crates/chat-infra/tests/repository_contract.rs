@@ -53,7 +53,7 @@ mod cases {
         KmeansDataRepository, Limit, NewChat, NewKmeansData, PageRequest, PageStart,
         RepositoryError, Skip, Timestamp, Title, UserId, Version,
     };
-    use futures::future::join_all;
+    use futures_util::future::join_all;
     use sea_orm::ConnectionTrait;
 
     use super::Backend;

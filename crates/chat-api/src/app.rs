@@ -1,0 +1,267 @@
+//! `Application::build(config)` binds the listener and wires everything, so
+//! the binary and the tests start the very same server (tests on port 0).
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use chat_domain::RepositoryError;
+use chat_infra::{Database, DatabaseConfig};
+
+use crate::auth::TokenVerifier;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::routes::{self, operations};
+use crate::state::AppState;
+use crate::telemetry::{self, HeaderLimit};
+
+/// How long start-up waits for migrations before serving anyway (503 until
+/// they succeed in the background).
+const MIGRATION_ATTEMPT: Duration = Duration::from_secs(30);
+/// Pause between background migration attempts.
+const MIGRATION_RETRY: Duration = Duration::from_secs(2);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configured keys cannot verify tokens.
+    #[error("{0}")]
+    Keys(String),
+    /// The database URL is malformed.
+    #[error(transparent)]
+    Database(#[from] chat_infra::ConnectError),
+    /// A migration failed for a reason other than the database being away.
+    #[error("migrations failed: {0}")]
+    Migration(#[source] RepositoryError),
+    /// The address cannot be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The configured address.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    address: std::net::SocketAddr,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pool configuration derived from the settings.
+pub fn database_config(config: &Config) -> DatabaseConfig {
+    let mut database = DatabaseConfig::new(config.database_url());
+    database.max_connections = config.database.max_connections;
+    database.min_connections = config.database.min_connections;
+    database.acquire_timeout = config.database.acquire_timeout;
+    database.query_timeout = config.database.query_timeout;
+    database
+}
+
+impl Application {
+    /// Connects the pool (lazily), applies migrations when asked, and binds.
+    /// `handle_signals` lets SIGTERM/SIGINT stop the server gracefully (the
+    /// binary); tests stop it through [`Application::handle`].
+    pub async fn build(config: Config, handle_signals: bool) -> Result<Self, StartupError> {
+        let verifier = TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?;
+        let database = Database::connect(&database_config(&config)).await?;
+        let schema_ready = if config.run_migrations {
+            migrate_at_start(&database).await?
+        } else {
+            true
+        };
+        let state = web::Data::new(AppState::new(
+            database,
+            verifier,
+            Metrics::new(),
+            schema_ready,
+        ));
+        if !schema_ready {
+            tokio::spawn(migrate_in_background(state.clone()));
+        }
+
+        let listener =
+            TcpListener::bind(config.bind_address).map_err(|source| StartupError::Bind {
+                address: config.bind_address,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: config.bind_address,
+            source,
+        })?;
+        let openapi = web::Data::new(operations::OpenApiJson(crate::openapi::document()));
+        let header_limit = web::Data::new(HeaderLimit(config.http.max_header_bytes));
+        let cors_origins = config.cors_allowed_origins.clone();
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .app_data(openapi.clone())
+                .app_data(header_limit.clone())
+                .configure(routes::configure)
+                .default_service(web::to(operations::no_route))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    cors(&cors_origins),
+                ))
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .wrap(from_fn(telemetry::observe))
+        })
+        .workers(config.http.workers)
+        .max_connections(config.http.max_connections)
+        .client_request_timeout(config.http.client_request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(config.http.keep_alive)
+        .shutdown_timeout(config.shutdown_grace.as_secs())
+        // Signals are handled below, so SIGINT is as graceful as SIGTERM.
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: config.bind_address,
+            source,
+        })?
+        .run();
+        if handle_signals {
+            let handle = server.handle();
+            tokio::spawn(async move {
+                wait_for_stop_signal().await;
+                tracing::info!("stop signal received; finishing in-flight requests");
+                handle.stop(true).await;
+            });
+        }
+        Ok(Self {
+            address,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port (the real one when the configuration said 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Stops the server (gracefully with `stop(true)`).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The shared state (tests read the pool's statement counts through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until stopped, then closes the pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.database.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// CORS is off (no cross-origin access) unless origins are configured.
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default();
+    if origins.is_empty() {
+        return cors;
+    }
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors.allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            telemetry::X_REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::LINK,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static(routes::chats::X_TOTAL_COUNT),
+            header::HeaderName::from_static(routes::chats::X_NEXT_CURSOR),
+            telemetry::X_REQUEST_ID,
+        ])
+        .max_age(600)
+}
+
+/// Applies migrations; `Ok(false)` when the database is away (serve 503s and
+/// keep trying), an error when a migration itself fails.
+async fn migrate_at_start(database: &Database) -> Result<bool, StartupError> {
+    match tokio::time::timeout(MIGRATION_ATTEMPT, database.migrate()).await {
+        Ok(Ok(())) => Ok(true),
+        Ok(Err(RepositoryError::Unavailable(cause))) => {
+            tracing::warn!(error = %cause, "database unavailable at start; serving 503 until migrations apply");
+            Ok(false)
+        }
+        Ok(Err(error)) => Err(StartupError::Migration(error)),
+        Err(_) => {
+            tracing::warn!("migrations did not finish in time; retrying in the background");
+            Ok(false)
+        }
+    }
+}
+
+async fn migrate_in_background(state: web::Data<AppState>) {
+    loop {
+        tokio::time::sleep(MIGRATION_RETRY).await;
+        match tokio::time::timeout(MIGRATION_ATTEMPT, state.database.migrate()).await {
+            Ok(Ok(())) => {
+                tracing::info!("migrations applied; serving");
+                state.mark_schema_ready();
+                return;
+            }
+            Ok(Err(RepositoryError::Unavailable(_))) | Err(_) => continue,
+            Ok(Err(error)) => {
+                tracing::error!(error = %error, "migrations failed; /chat stays unavailable");
+                return;
+            }
+        }
+    }
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut terminate), Ok(mut interrupt)) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; stop the process with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! All settings, read once from the environment (and `.env`) and validated
+//! before anything binds a port. Secrets are wrapped so they cannot be logged.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+/// The embedded default: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://chat.db?mode=rwc";
+
+/// Development (the default) or production, which refuses weak settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Lenient: a random JWT secret is made when none is configured.
+    Development,
+    /// Strict: a JWT key is required and a secret must be at least 32 bytes.
+    Production,
+}
+
+/// `pretty` for humans, `json` (one object per line) for machines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, coloured when stdout is a terminal.
+    Pretty,
+    /// One JSON object per line on stdout.
+    Json,
+}
+
+/// Everything the service needs to run.
+#[derive(Debug)]
+pub struct Config {
+    /// Development or production.
+    pub app_env: AppEnv,
+    /// Where to listen.
+    pub bind_address: SocketAddr,
+    /// The database and its pool.
+    pub database: DatabaseSettings,
+    /// Apply pending migrations at start.
+    pub run_migrations: bool,
+    /// How tokens are verified.
+    pub jwt: JwtSettings,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// HTTP server limits and timeouts.
+    pub http: HttpSettings,
+    /// Origins allowed to call the API from a browser; empty means CORS is off.
+    pub cors_allowed_origins: Vec<String>,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// The database URL (a secret: it may hold a password) and pool sizing.
+#[derive(Debug)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`.
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// Longest wait for a pooled connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// Longest time one request may spend in the database before answering 503.
+    pub query_timeout: Duration,
+}
+
+/// Keys, accepted algorithms and claim checks for bearer tokens.
+#[derive(Debug)]
+pub struct JwtSettings {
+    /// Shared secret for HS256/384/512 (raw UTF-8 bytes).
+    pub secret: Option<SecretBox<[u8]>>,
+    /// PEM public key for RS*/PS*/ES*/EdDSA, read at start.
+    pub public_key_pem: Option<Vec<u8>>,
+    /// Where the public key was read from, for messages.
+    pub public_key_file: Option<PathBuf>,
+    /// Algorithms a token may use; never taken from the token itself.
+    pub algorithms: Vec<Algorithm>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Accepted audiences; a token passes when its `aud` names one of them.
+    pub audience: Vec<String>,
+    /// Allowed clock skew for `exp` and `nbf`.
+    pub leeway: Duration,
+    /// True when no key was configured and a random secret was made (development only).
+    pub generated_secret: bool,
+}
+
+/// HTTP server tuning and protection against slow or greedy clients.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Worker threads.
+    pub workers: usize,
+    /// Concurrent connections per worker before new ones wait.
+    pub max_connections: usize,
+    /// How long a client has to send a request's head.
+    pub client_request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// Largest total size of a request's headers; larger ones get 431.
+    pub max_header_bytes: usize,
+}
+
+/// Why the configuration was refused: one line, for stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+fn refuse(message: impl Into<String>) -> ConfigError {
+    ConfigError(message.into())
+}
+
+const HMAC: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
+/// Whether `alg` verifies with the shared secret (else with the public key).
+pub fn is_hmac(alg: Algorithm) -> bool {
+    HMAC.contains(&alg)
+}
+
+impl Config {
+    /// Reads the process environment (after `.env`, which the binary loads).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`; tests pass a map instead of the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let app_env = match env.get("APP_ENV").as_deref() {
+            None | Some("development" | "dev" | "local" | "test") => AppEnv::Development,
+            Some("production" | "prod") => AppEnv::Production,
+            Some(other) => {
+                return Err(refuse(format!(
+                    "APP_ENV must be development or production, got '{other}'"
+                )));
+            }
+        };
+        let log_format = match env.get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(refuse(format!(
+                    "LOG_FORMAT must be pretty or json, got '{other}'"
+                )));
+            }
+        };
+        let bind_address = env.parse("BIND_ADDRESS", "127.0.0.1:8080".parse().ok())?;
+        let database = DatabaseSettings {
+            url: SecretString::from(
+                env.get("DATABASE_URL")
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            ),
+            max_connections: env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?,
+            min_connections: env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?,
+            acquire_timeout: Duration::from_millis(env.parse_in(
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                1_500,
+                1..=600_000,
+            )?),
+            query_timeout: Duration::from_millis(env.parse_in(
+                "DATABASE_QUERY_TIMEOUT_MS",
+                4_000,
+                1..=3_600_000,
+            )?),
+        };
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let http = HttpSettings {
+            workers: env.parse_in("HTTP_WORKERS", workers, 1..=1_024)?,
+            max_connections: env.parse_in("HTTP_MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
+            client_request_timeout: Duration::from_millis(env.parse_in(
+                "HTTP_CLIENT_REQUEST_TIMEOUT_MS",
+                5_000,
+                1..=600_000,
+            )?),
+            keep_alive: Duration::from_secs(env.parse_in(
+                "HTTP_KEEP_ALIVE_SECONDS",
+                5,
+                0..=3_600,
+            )?),
+            max_header_bytes: env.parse_in(
+                "HTTP_MAX_HEADER_BYTES",
+                16 * 1024,
+                1_024..=1024 * 1024,
+            )?,
+        };
+        let config = Self {
+            app_env,
+            bind_address,
+            database,
+            run_migrations: env.parse_bool("RUN_MIGRATIONS", true)?,
+            jwt: JwtSettings::from_env(&env, app_env)?,
+            log_format,
+            http,
+            cors_allowed_origins: env.list("CORS_ALLOWED_ORIGINS"),
+            shutdown_grace: Duration::from_secs(env.parse_in(
+                "SHUTDOWN_GRACE_SECONDS",
+                30,
+                0..=3_600,
+            )?),
+        };
+        for origin in &config.cors_allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(refuse(format!(
+                    "CORS_ALLOWED_ORIGINS entries must be origins like https://app.example.com, got '{origin}'"
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The database URL, for the pool only.
+    pub fn database_url(&self) -> &str {
+        self.database.url.expose_secret()
+    }
+}
+
+impl JwtSettings {
+    fn from_env(env: &Env<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
+        let mut secret = env.get("JWT_SECRET").map(String::into_bytes);
+        let public_key_file = env.get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from);
+        let public_key_pem = match &public_key_file {
+            Some(path) => Some(std::fs::read(path).map_err(|error| {
+                refuse(format!(
+                    "JWT_PUBLIC_KEY_FILE {} cannot be read: {error}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
+        let mut generated_secret = false;
+        match (&secret, &public_key_pem, app_env) {
+            (None, None, AppEnv::Production) => {
+                return Err(refuse(
+                    "no JWT key configured: set JWT_SECRET or JWT_PUBLIC_KEY_FILE (required with APP_ENV=production)",
+                ));
+            }
+            (None, None, AppEnv::Development) => {
+                secret = Some(random_secret());
+                generated_secret = true;
+            }
+            (Some(bytes), _, AppEnv::Production) if bytes.len() < 32 => {
+                return Err(refuse(format!(
+                    "JWT_SECRET is {} bytes; APP_ENV=production requires at least 32",
+                    bytes.len()
+                )));
+            }
+            _ => {}
+        }
+        if secret.as_ref().is_some_and(Vec::is_empty) {
+            return Err(refuse("JWT_SECRET is empty"));
+        }
+
+        let algorithms = match env.get("JWT_ALGORITHMS") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    name.parse::<Algorithm>().map_err(|_| {
+                        refuse(format!("JWT_ALGORITHMS: unsupported algorithm '{name}'"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => default_algorithms(secret.is_some(), public_key_pem.as_deref())?,
+        };
+        if algorithms.is_empty() {
+            return Err(refuse("JWT_ALGORITHMS lists no algorithm"));
+        }
+        for alg in &algorithms {
+            if is_hmac(*alg) && secret.is_none() {
+                return Err(refuse(format!(
+                    "JWT_ALGORITHMS lists {alg:?} but JWT_SECRET is not set"
+                )));
+            }
+            if !is_hmac(*alg) && public_key_pem.is_none() {
+                return Err(refuse(format!(
+                    "JWT_ALGORITHMS lists {alg:?} but JWT_PUBLIC_KEY_FILE is not set"
+                )));
+            }
+        }
+        Ok(Self {
+            secret: secret.map(|bytes| SecretBox::new(bytes.into_boxed_slice())),
+            public_key_pem,
+            public_key_file,
+            algorithms,
+            issuer: env.get("JWT_ISSUER"),
+            audience: env.list("JWT_AUDIENCE"),
+            leeway: Duration::from_secs(env.parse_in("JWT_LEEWAY_SECONDS", 30, 0..=86_400)?),
+            generated_secret,
+        })
+    }
+
+    /// The first HMAC algorithm accepted, for minting development tokens.
+    pub fn hmac_algorithm(&self) -> Option<Algorithm> {
+        self.algorithms.iter().copied().find(|alg| is_hmac(*alg))
+    }
+}
+
+/// HS256 with only a secret; RS256 with only a public key (for an EC or
+/// Ed25519 key, where RS256 cannot work, the key's own algorithm); both with both.
+fn default_algorithms(
+    has_secret: bool,
+    public_key: Option<&[u8]>,
+) -> Result<Vec<Algorithm>, ConfigError> {
+    let mut algorithms = Vec::new();
+    if has_secret {
+        algorithms.push(Algorithm::HS256);
+    }
+    if let Some(pem) = public_key {
+        algorithms.push(crate::auth::default_algorithm_for_pem(pem).map_err(refuse)?);
+    }
+    Ok(algorithms)
+}
+
+/// 32 random bytes, base64url: a development secret that lives as long as the process.
+fn random_secret() -> Vec<u8> {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .into_bytes()
+}
+
+/// Typed access to the variables, with one-line errors naming the variable.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// The value, with surrounding white space removed; empty counts as unset.
+    fn get(&self, key: &str) -> Option<String> {
+        (self.0)(key)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|value| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str, default: Option<T>) -> Result<T, ConfigError> {
+        match self.get(key) {
+            Some(text) => text
+                .parse()
+                .map_err(|_| refuse(format!("{key} is not valid: '{text}'"))),
+            None => default.ok_or_else(|| refuse(format!("{key} is required"))),
+        }
+    }
+
+    fn parse_in<T>(
+        &self,
+        key: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let value = self.parse(key, Some(default))?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(refuse(format!(
+                "{key} must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            )))
+        }
+    }
+
+    fn parse_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self
+            .get(key)
+            .map(|value| value.to_ascii_lowercase())
+            .as_deref()
+        {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(refuse(format!(
+                "{key} must be true or false, got '{other}'"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|key| map.get(key).cloned())
+    }
+
+    #[test]
+    fn defaults_run_on_sqlite_with_a_generated_secret() {
+        let config = config(&[]).expect("defaults are valid");
+        assert_eq!(config.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(config.bind_address.to_string(), "127.0.0.1:8080");
+        assert!(config.jwt.generated_secret);
+        assert_eq!(config.jwt.algorithms, [Algorithm::HS256]);
+        assert_eq!(config.jwt.leeway, Duration::from_secs(30));
+        assert!(config.run_migrations);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn production_refuses_a_missing_or_short_key() {
+        let missing = config(&[("APP_ENV", "production")]).expect_err("refused");
+        assert!(missing.to_string().contains("no JWT key"), "{missing}");
+        let short =
+            config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).expect_err("refused");
+        assert!(short.to_string().contains("at least 32"), "{short}");
+        let good =
+            config(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(32))]).expect("valid");
+        assert!(!good.jwt.generated_secret);
+    }
+
+    #[test]
+    fn algorithms_must_have_their_key() {
+        let error =
+            config(&[("JWT_SECRET", "s"), ("JWT_ALGORITHMS", "RS256")]).expect_err("refused");
+        assert!(error.to_string().contains("JWT_PUBLIC_KEY_FILE"), "{error}");
+        let error =
+            config(&[("JWT_SECRET", "s"), ("JWT_ALGORITHMS", "none")]).expect_err("refused");
+        assert!(
+            error.to_string().contains("unsupported algorithm 'none'"),
+            "{error}"
+        );
+        let ok = config(&[("JWT_SECRET", "s"), ("JWT_ALGORITHMS", "HS512, HS256")]).expect("valid");
+        assert_eq!(ok.jwt.algorithms, [Algorithm::HS512, Algorithm::HS256]);
+    }
+
+    #[test]
+    fn bad_numbers_name_their_variable() {
+        let error = config(&[("JWT_LEEWAY_SECONDS", "soon")]).expect_err("refused");
+        assert!(
+            error.to_string().starts_with("JWT_LEEWAY_SECONDS"),
+            "{error}"
+        );
+        let error = config(&[("DATABASE_MAX_CONNECTIONS", "0")]).expect_err("refused");
+        assert!(error.to_string().contains("between 1 and"), "{error}");
+        let error = config(&[("RUN_MIGRATIONS", "maybe")]).expect_err("refused");
+        assert!(error.to_string().contains("RUN_MIGRATIONS"), "{error}");
+    }
+
+    #[test]
+    fn audiences_are_a_comma_separated_list() {
+        let config = config(&[("JWT_SECRET", "s"), ("JWT_AUDIENCE", "a, b,,c")]).expect("valid");
+        assert_eq!(config.jwt.audience, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = config(&[
+            ("JWT_SECRET", "hunter2-hunter2"),
+            ("DATABASE_URL", "postgres://u:pw-123@h/db"),
+        ])
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("pw-123"),
+            "{printed}"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Prometheus metrics: requests by method, route template and status; latency
+//! histograms; in-flight requests; pool occupancy; statements executed; build info.
+
+use std::sync::Mutex;
+
+use chat_infra::Database;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// The media type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Latency buckets (seconds): sub-millisecond to the 5 s database bound.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The service's metrics, in a registry of its own (no global state, so
+/// several instances can live in one test process).
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    in_flight: IntGauge,
+    pool: IntGaugeVec,
+    statements: IntCounter,
+    transactions: IntCounter,
+    /// Serialises scrapes, which move the statement counters forward.
+    scrape: Mutex<()>,
+}
+
+/// Decrements the in-flight gauge when the request ends, however it ends
+/// (including a client hanging up mid-request).
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a IntGauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    ///
+    /// # Panics
+    /// Never in practice: names are constants, registered once.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by method, route template and status.",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "http_requests_in_flight",
+            "HTTP requests being processed now.",
+        )
+        .expect("valid metric");
+        let pool = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (idle, in_use, max).",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let statements = IntCounter::new("db_statements_total", "SQL statements executed.")
+            .expect("valid metric");
+        let transactions = IntCounter::new("db_transactions_total", "Database transactions begun.")
+            .expect("valid metric");
+        let build = IntGaugeVec::new(
+            Opts::new("chat_api_build_info", "Build information; always 1."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(pool.clone()),
+            Box::new(statements.clone()),
+            Box::new(transactions.clone()),
+            Box::new(build),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Self {
+            registry,
+            requests,
+            duration,
+            in_flight,
+            pool,
+            statements,
+            transactions,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// Records one answered request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        let labels = [method, route, status.as_str()];
+        self.requests.with_label_values(&labels).inc();
+        self.duration.with_label_values(&labels).observe(seconds);
+    }
+
+    /// The text exposition of every metric, with pool figures read now.
+    pub fn render(&self, database: &Database) -> String {
+        let _scrape = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pool = database.pool_status();
+        self.pool
+            .with_label_values(&["idle"])
+            .set(i64::from(pool.idle));
+        self.pool
+            .with_label_values(&["in_use"])
+            .set(i64::from(pool.size.saturating_sub(pool.idle)));
+        self.pool
+            .with_label_values(&["max"])
+            .set(i64::from(pool.max));
+        let stats = database.stats();
+        self.statements
+            .inc_by(stats.statements().saturating_sub(self.statements.get()));
+        self.transactions
+            .inc_by(stats.transactions().saturating_sub(self.transactions.get()));
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "encoding metrics failed");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,62 @@
+//! The route table: every path, its methods (`Allow` for the rest) and handler.
+
+pub mod chats;
+pub mod operations;
+
+use actix_web::{guard, web};
+
+use crate::error::ApiError;
+
+/// Methods of the chat collection.
+const COLLECTION_METHODS: &str = "GET, HEAD, POST";
+/// Methods of one chat.
+const ITEM_METHODS: &str = "GET, HEAD, PUT, PATCH, DELETE";
+/// Methods of the read-only operational routes.
+const READ_ONLY: &str = "GET, HEAD";
+
+/// `GET` routes answer `HEAD` too (actix sends the headers without the body).
+fn get_or_head() -> impl guard::Guard {
+    guard::Any(guard::Get()).or(guard::Head())
+}
+
+/// 405 with `Allow` for a route's other methods; answered before authentication.
+fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    })
+}
+
+/// Registers every route.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            // Both spellings of the collection, with no redirect.
+            web::resource(["/chat", "/chat/"])
+                .route(web::route().guard(get_or_head()).to(chats::list_chats))
+                .route(web::post().to(chats::create_chat))
+                .default_service(method_not_allowed(COLLECTION_METHODS)),
+        )
+        .service(
+            web::resource("/chat/{chat_id}")
+                .route(web::route().guard(get_or_head()).to(chats::get_chat))
+                .route(web::put().to(chats::replace_chat))
+                .route(web::patch().to(chats::patch_chat))
+                .route(web::delete().to(chats::delete_chat))
+                .default_service(method_not_allowed(ITEM_METHODS)),
+        )
+        .service(read_only("/health/live", web::to(operations::live)))
+        .service(read_only("/health/ready", web::to(operations::ready)))
+        .service(read_only("/metrics", web::to(operations::metrics)))
+        .service(read_only("/openapi.json", web::to(operations::openapi)))
+        .service(read_only("/docs", web::to(operations::docs)))
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+        );
+}
+
+fn read_only(path: &str, handler: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(handler.guard(get_or_head()))
+        .default_service(method_not_allowed(READ_ONLY))
+}

@@ -1,0 +1,171 @@
+//! Logs and per-request observation: one span per request (method, route
+//! template, request id, user, status, latency), `X-Request-Id` on every
+//! response, metrics, and a 500 instead of a dropped connection if a handler panics.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, ResponseError, web};
+use futures_util::FutureExt;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::LogFormat;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The request id header, accepted from clients and set on every response.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Default filter when `RUST_LOG` is unset: our events at info, the
+/// database drivers only when something is wrong.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,actix_server=warn";
+
+/// Installs the global subscriber: logs on stdout, `pretty` or one JSON object
+/// per line. The returned guard flushes buffered lines when dropped.
+pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    // Writing happens on a dedicated thread so a slow stdout never blocks a worker.
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(writer),
+            )
+            .init(),
+        LogFormat::Pretty => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_writer(writer),
+            )
+            .init(),
+    }
+    guard
+}
+
+/// A client's request id if it is short, printable and free of spaces; else a new one.
+fn request_id(request: &ServiceRequest) -> HeaderValue {
+    request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|value| {
+            let bytes = value.as_bytes();
+            (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        })
+}
+
+/// The route template for labels and logs, never the raw path.
+fn route_template(request: &ServiceRequest) -> String {
+    match request.match_pattern() {
+        Some(pattern) if pattern == "/chat" => "/chat/".to_owned(),
+        Some(pattern) => pattern,
+        None => "unmatched".to_owned(),
+    }
+}
+
+/// The sum of header names and values, the size that matters to memory.
+fn header_bytes(request: &ServiceRequest) -> usize {
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
+}
+
+/// The observing middleware; see the module docs.
+pub async fn observe(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let request_id = request_id(&request);
+    let route = route_template(&request);
+    let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = %route,
+        request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+        user_id = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    );
+    let _in_flight = state.as_ref().map(|state| state.metrics.start_request());
+    let max_header_bytes = request
+        .app_data::<web::Data<HeaderLimit>>()
+        .map_or(usize::MAX, |limit| limit.0);
+
+    // The request cannot be kept (routing needs the only reference to it), so
+    // an answer built here travels as an error that carries its response.
+    let outcome = if header_bytes(&request) > max_header_bytes {
+        Err(ApiError::HeadersTooLarge.error_response())
+    } else {
+        match AssertUnwindSafe(next.call(request))
+            .catch_unwind()
+            .instrument(span.clone())
+            .await
+        {
+            Ok(Ok(response)) => Ok(response.map_into_boxed_body()),
+            Ok(Err(error)) => Err(error.error_response()),
+            Err(_) => {
+                Err(span
+                    .in_scope(|| ApiError::internal("a request handler panicked").error_response()))
+            }
+        }
+    };
+
+    let status = match &outcome {
+        Ok(response) => response.status(),
+        Err(response) => response.status(),
+    };
+    let elapsed = started.elapsed();
+    span.record("status", status.as_u16());
+    span.record("latency_ms", elapsed.as_secs_f64() * 1_000.0);
+    span.in_scope(|| tracing::info!("request completed"));
+    if let Some(state) = &state {
+        state
+            .metrics
+            .observe(&method, &route, status.as_u16(), elapsed.as_secs_f64());
+    }
+    match outcome {
+        Ok(mut response) => {
+            response.headers_mut().insert(X_REQUEST_ID, request_id);
+            Ok(response)
+        }
+        Err(mut response) => {
+            response.headers_mut().insert(X_REQUEST_ID, request_id);
+            response.headers_mut().insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            Err(InternalError::from_response(status, response).into())
+        }
+    }
+}
+
+/// The configured limit on a request's total header size.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderLimit(pub usize);
