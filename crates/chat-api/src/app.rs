@@ -166,8 +166,8 @@ impl Application {
     }
 
     /// The shared state (tests read the pool's statement counts through it).
-    pub fn state(&self) -> &AppState {
-        &self.state
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     /// Serves until stopped, then closes the pool.

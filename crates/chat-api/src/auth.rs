@@ -104,7 +104,8 @@ impl TokenVerifier {
             .iter()
             .map(|alg| {
                 let mut validation = Validation::new(*alg);
-                let mut required = vec!["exp", "sub"];
+                // `sub` is checked below, so a non-string `sub` is "not a UUID", not "missing".
+                let mut required = vec!["exp"];
                 validation.leeway = settings.leeway.as_secs();
                 validation.validate_exp = true;
                 validation.validate_nbf = true;
@@ -152,6 +153,9 @@ impl TokenVerifier {
         let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
             .map_err(|error| AuthError::Rejected(describe(error.kind())))?
             .claims;
+        if claims.sub.is_null() {
+            return Err(AuthError::rejected("token lacks the required 'sub' claim"));
+        }
         claims
             .sub
             .as_str()

@@ -1,0 +1,93 @@
+//! Work per request, counted (not timed): statements the pool executes and
+//! transactions it begins, read from the server's own counters.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{TestApp, User};
+
+/// `(statements, transactions)` the server ran for one request.
+async fn cost<F: Future<Output = reqwest::Response>>(app: &TestApp, request: F) -> (u64, u64, u16) {
+    let (statements, transactions) = (app.statements(), app.transactions());
+    let status = request.await.status().as_u16();
+    (
+        app.statements() - statements,
+        app.transactions() - transactions,
+        status,
+    )
+}
+
+#[tokio::test]
+async fn each_route_stays_within_its_statement_budget() {
+    let app = TestApp::spawn().await;
+    let user = User::new();
+    let chat = app.create_chat(&user.token, "warm-up").await;
+    let path = format!("/chat/{}", chat["id"].as_str().expect("id"));
+    for i in 0..12 {
+        app.create_chat(&user.token, &format!("c{i}")).await;
+    }
+
+    // create: one transaction holding the user provisioning and the insert
+    assert_eq!(
+        cost(&app, app.create(&user.token, json!({"title": "t"}))).await,
+        (2, 1, 201)
+    );
+    // a brand-new user costs the same: provisioning is part of that transaction
+    assert_eq!(
+        cost(&app, app.create(&User::new().token, json!({"title": "t"}))).await,
+        (2, 1, 201)
+    );
+    // read one: one statement, no transaction
+    assert_eq!(cost(&app, app.get(&path, &user.token)).await, (1, 0, 200));
+    // list, either mode: the page and the total
+    assert_eq!(
+        cost(&app, app.get("/chat/?limit=5", &user.token)).await,
+        (2, 0, 200)
+    );
+    assert_eq!(
+        cost(&app, app.get("/chat/?limit=5&skip=5", &user.token)).await,
+        (2, 0, 200)
+    );
+    // writes: one statement each, whatever the precondition
+    let put = app
+        .request(Method::PUT, &path, &user.token)
+        .json(&json!({"title": "p"}))
+        .send();
+    assert_eq!(
+        cost(&app, async { put.await.expect("request") }).await,
+        (1, 0, 200)
+    );
+    let etag = crate::helpers::header(&app.get(&path, &user.token).await, "etag");
+    let patch = app
+        .request(Method::PATCH, &path, &user.token)
+        .header("if-match", &etag)
+        .json(&json!({"title": "q"}))
+        .send();
+    assert_eq!(
+        cost(&app, async { patch.await.expect("request") }).await,
+        (1, 0, 200)
+    );
+    let delete = app.request(Method::DELETE, &path, &user.token).send();
+    assert_eq!(
+        cost(&app, async { delete.await.expect("request") }).await,
+        (1, 0, 204)
+    );
+}
+
+#[tokio::test]
+async fn errors_the_client_causes_cost_no_statement() {
+    let app = TestApp::spawn().await;
+    let user = User::new();
+    assert_eq!(
+        cost(&app, app.get("/chat/not-a-uuid", &user.token)).await,
+        (0, 0, 422)
+    );
+    assert_eq!(
+        cost(&app, app.get("/chat/", "bad-token")).await,
+        (0, 0, 401)
+    );
+    assert_eq!(
+        cost(&app, app.create(&user.token, json!({"title": ""}))).await,
+        (0, 0, 422)
+    );
+}
