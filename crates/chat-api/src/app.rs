@@ -14,6 +14,7 @@ use chat_infra::{Database, DatabaseConfig};
 
 use crate::auth::TokenVerifier;
 use crate::config::Config;
+use crate::error::Chain;
 use crate::metrics::Metrics;
 use crate::routes::{self, operations};
 use crate::state::AppState;
@@ -35,10 +36,10 @@ pub enum StartupError {
     #[error(transparent)]
     Database(#[from] chat_infra::ConnectError),
     /// A migration failed for a reason other than the database being away.
-    #[error("migrations failed: {0}")]
+    #[error("migrations failed")]
     Migration(#[source] RepositoryError),
     /// The address cannot be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         /// The configured address.
         address: std::net::SocketAddr,
@@ -218,7 +219,10 @@ async fn migrate_at_start(database: &Database) -> Result<bool, StartupError> {
     match tokio::time::timeout(MIGRATION_ATTEMPT, database.migrate()).await {
         Ok(Ok(())) => Ok(true),
         Ok(Err(RepositoryError::Unavailable(cause))) => {
-            tracing::warn!(error = %cause, "database unavailable at start; serving 503 until migrations apply");
+            tracing::warn!(
+                error = %Chain(cause.as_ref()),
+                "database unavailable at start; serving 503 until migrations apply"
+            );
             Ok(false)
         }
         Ok(Err(error)) => Err(StartupError::Migration(error)),
@@ -240,7 +244,7 @@ async fn migrate_in_background(state: web::Data<AppState>) {
             }
             Ok(Err(RepositoryError::Unavailable(_))) | Err(_) => continue,
             Ok(Err(error)) => {
-                tracing::error!(error = %error, "migrations failed; /chat stays unavailable");
+                tracing::error!(error = %Chain(&error), "migrations failed; /chat stays unavailable");
                 return;
             }
         }

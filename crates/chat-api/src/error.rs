@@ -170,7 +170,8 @@ impl fmt::Display for ApiError {
 }
 
 /// An error and its sources, `a: b: c`, for the log.
-struct Chain<'a>(&'a (dyn StdError + 'static));
+#[derive(Debug)]
+pub struct Chain<'a>(pub &'a (dyn StdError + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -113,7 +113,7 @@ pub struct Database {
 /// Why the pool could not be built (a malformed URL; not an unreachable server,
 /// which only shows on first use).
 #[derive(Debug, thiserror::Error)]
-#[error("invalid DATABASE_URL {url}: {source}")]
+#[error("invalid DATABASE_URL {url}")]
 pub struct ConnectError {
     url: String,
     #[source]

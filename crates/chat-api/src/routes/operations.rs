@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Problem, RETRY_AFTER_SECONDS, problem_response};
+use crate::error::{ApiError, Chain, Problem, RETRY_AFTER_SECONDS, problem_response};
 use crate::metrics;
 use crate::state::AppState;
 
@@ -53,7 +53,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn not_ready(cause: chat_domain::BoxError) -> HttpResponse {
-    tracing::warn!(error = %cause, "readiness check failed");
+    tracing::warn!(error = %Chain(cause.as_ref()), "readiness check failed");
     let mut response = problem_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "the database does not answer; not ready".into(),
