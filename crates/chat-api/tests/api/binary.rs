@@ -191,3 +191,202 @@ fn migrate_applies_the_schema_and_exits() {
     let again = chat_api(dir.path()).arg("migrate").output().expect("runs");
     assert!(again.status.success(), "migrating twice is harmless");
 }
+
+/// Sends SIGTERM to a child process.
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Waits for the child to exit, up to `within`.
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = chat_api(dir.path());
+    command
+        .env("JWT_SECRET", crate::helpers::SECRET)
+        .env("SHUTDOWN_GRACE_SECONDS", "10");
+    let (mut child, address, _) = start(command);
+    let token = crate::helpers::User::new().token;
+
+    // A request whose body is only half sent when the signal arrives.
+    let body = br#"{"title": "sent across a shutdown"}"#;
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST /chat/ HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("head");
+    stream.write_all(&body[..10]).expect("first half");
+    stream.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+
+    terminate(&child);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "still finishing the request in flight"
+    );
+    assert!(
+        std::net::TcpStream::connect(&address).is_err(),
+        "no new connections once stopping"
+    );
+
+    stream.write_all(&body[10..]).expect("second half");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "the request completed normally: {response}"
+    );
+    assert!(response.contains("sent across a shutdown"));
+
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "a graceful stop exits 0");
+}
+
+#[test]
+fn sigint_stops_gracefully_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = chat_api(dir.path());
+    command.env("JWT_SECRET", crate::helpers::SECRET);
+    let (mut child, _, _) = start(command);
+    let status = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_never_a_secret() {
+    let database = chat_testing::TestDatabase::create().await;
+    // Trust authentication ignores the password, so it can be any secret-looking string.
+    let password = "db-pa55word-never-logged";
+    let mut url = url::Url::parse(database.url()).expect("url");
+    url.set_password(Some(password)).expect("password");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = chat_api(dir.path());
+    command
+        .env("DATABASE_URL", url.as_str())
+        .env("JWT_SECRET", crate::helpers::SECRET)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug");
+    let mut child = command
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line");
+        let entry: Value = serde_json::from_str(&line).expect("JSON line");
+        if entry["message"] == "listening" {
+            break entry["address"].as_str().expect("address").to_owned();
+        }
+    };
+
+    let user = crate::helpers::User::new();
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("http://{address}/chat/"))
+        .bearer_auth(&user.token)
+        .header("x-request-id", "req-abc-123")
+        .json(&json!({"title": "logged"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), 201);
+    let forged = format!("{}x", user.token);
+    let rejected = client
+        .get(format!("http://{address}/chat/"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(rejected.status(), 401);
+
+    terminate(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    reader.join().expect("reader");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    let lines: Vec<String> = lines_rx.try_iter().collect();
+
+    let mut ours = 0;
+    for line in &lines {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("every stdout line is JSON: {line}"));
+        for secret in [
+            crate::helpers::SECRET,
+            password,
+            user.token.as_str(),
+            forged.as_str(),
+        ] {
+            assert!(!line.contains(secret), "a secret in the log: {line}");
+        }
+        if entry["span"]["request_id"] == "req-abc-123" {
+            ours += 1;
+            assert_eq!(entry["span"]["route"], "/chat/");
+            assert_eq!(entry["span"]["user_id"], user.id.to_string());
+        }
+        if entry["message"] == "request completed" {
+            let span = &entry["span"];
+            assert!(
+                span["request_id"].is_string()
+                    && span["status"].is_number()
+                    && span["latency_ms"].is_number(),
+                "{line}"
+            );
+        }
+    }
+    assert!(ours >= 1, "the request's lines carry its id: {lines:#?}");
+    assert!(
+        !stderr.contains(password)
+            && !stderr.contains(crate::helpers::SECRET)
+            && !stderr.contains(&user.token)
+    );
+}
