@@ -13,7 +13,7 @@ use chat_domain::RepositoryError;
 use chat_infra::{Database, DatabaseConfig};
 
 use crate::auth::TokenVerifier;
-use crate::config::Config;
+use crate::config::{Config, DatabaseSettings};
 use crate::error::Chain;
 use crate::metrics::Metrics;
 use crate::routes::{self, operations};
@@ -64,12 +64,12 @@ impl std::fmt::Debug for Application {
 }
 
 /// The pool configuration derived from the settings.
-pub fn database_config(config: &Config) -> DatabaseConfig {
-    let mut database = DatabaseConfig::new(config.database_url());
-    database.max_connections = config.database.max_connections;
-    database.min_connections = config.database.min_connections;
-    database.acquire_timeout = config.database.acquire_timeout;
-    database.query_timeout = config.database.query_timeout;
+pub fn database_config(settings: &DatabaseSettings) -> DatabaseConfig {
+    let mut database = DatabaseConfig::new(settings.url());
+    database.max_connections = settings.max_connections;
+    database.min_connections = settings.min_connections;
+    database.acquire_timeout = settings.acquire_timeout;
+    database.query_timeout = settings.query_timeout;
     database
 }
 
@@ -79,7 +79,7 @@ impl Application {
     /// binary); tests stop it through [`Application::handle`].
     pub async fn build(config: Config, handle_signals: bool) -> Result<Self, StartupError> {
         let verifier = TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?;
-        let database = Database::connect(&database_config(&config)).await?;
+        let database = Database::connect(&database_config(&config.database)).await?;
         let schema_ready = if config.run_migrations {
             migrate_at_start(&database).await?
         } else {

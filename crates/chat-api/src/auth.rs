@@ -342,16 +342,20 @@ struct MintedClaims<'a> {
     sub: &'a str,
     iat: u64,
     exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
 }
 
-/// Signs a token for `sub`, valid for `ttl`, with a shared secret (for
-/// development, the CLI's `token` command, and tests).
-pub fn mint_token(
-    secret: &[u8],
-    alg: Algorithm,
-    sub: &str,
-    ttl: Duration,
-) -> Result<String, String> {
+/// Signs a token for `sub`, valid for `ttl`, with the configured shared secret
+/// (for development, the CLI's `token` command, and tests). It carries the
+/// configured issuer and first audience, so the server accepts it.
+pub fn mint_token(settings: &JwtSettings, sub: &str, ttl: Duration) -> Result<String, String> {
+    let secret = settings.secret.as_ref().ok_or("JWT_SECRET is not set")?;
+    let alg = settings
+        .hmac_algorithm()
+        .ok_or("JWT_ALGORITHMS lists no HS* algorithm")?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| e.to_string())?
@@ -360,13 +364,11 @@ pub fn mint_token(
         sub,
         iat: now,
         exp: now + ttl.as_secs(),
+        iss: settings.issuer.as_deref(),
+        aud: settings.audience.first().map(String::as_str),
     };
-    jsonwebtoken::encode(
-        &Header::new(alg),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|error| error.to_string())
+    let key = EncodingKey::from_secret(secret.expose_secret());
+    jsonwebtoken::encode(&Header::new(alg), &claims, &key).map_err(|error| error.to_string())
 }
 
 /// The authenticated caller: extracting it verifies the bearer token, so a
@@ -408,22 +410,29 @@ mod tests {
 
     const SUB: &str = "5d1c0f52-3f8e-4c2b-8a49-6c3b7f1e9d20";
 
+    fn settings(pairs: &[(&str, &str)]) -> JwtSettings {
+        let map: std::collections::HashMap<_, _> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|key| map.get(key).cloned())
+            .expect("valid config")
+            .jwt
+    }
+
+    fn mint(pairs: &[(&str, &str)], sub: &str) -> String {
+        mint_token(&settings(pairs), sub, Duration::from_secs(60)).expect("token")
+    }
+
     #[test]
     fn a_token_signed_with_the_secret_names_its_user() {
         let verifier = verifier(&[("JWT_SECRET", "secret")]);
-        let token =
-            mint_token(b"secret", Algorithm::HS256, SUB, Duration::from_secs(60)).expect("token");
+        let token = mint(&[("JWT_SECRET", "secret")], SUB);
         assert_eq!(
             verifier.verify(&token).map(|u| u.to_string()).as_deref(),
             Ok(SUB)
         );
-        let upper = mint_token(
-            b"secret",
-            Algorithm::HS256,
-            &SUB.to_uppercase(),
-            Duration::from_secs(60),
-        )
-        .expect("token");
+        let upper = mint(&[("JWT_SECRET", "secret")], &SUB.to_uppercase());
         assert_eq!(
             verifier.verify(&upper).map(|u| u.to_string()).as_deref(),
             Ok(SUB)
@@ -431,10 +440,22 @@ mod tests {
     }
 
     #[test]
+    fn minted_tokens_carry_the_configured_issuer_and_audience() {
+        let pairs = [
+            ("JWT_SECRET", "secret"),
+            ("JWT_ISSUER", "me"),
+            ("JWT_AUDIENCE", "a,b"),
+        ];
+        assert!(verifier(&pairs).verify(&mint(&pairs, SUB)).is_ok());
+    }
+
+    #[test]
     fn algorithms_outside_the_list_are_refused_whatever_the_signature() {
         let verifier = verifier(&[("JWT_SECRET", "secret")]);
-        let hs512 =
-            mint_token(b"secret", Algorithm::HS512, SUB, Duration::from_secs(60)).expect("token");
+        let hs512 = mint(
+            &[("JWT_SECRET", "secret"), ("JWT_ALGORITHMS", "HS512")],
+            SUB,
+        );
         assert_eq!(
             verifier.verify(&hs512),
             Err(AuthError::Rejected(

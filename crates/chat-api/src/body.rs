@@ -72,9 +72,7 @@ impl<M: MediaTypes + 'static> FromRequest for JsonBody<M> {
         Box::pin(async move {
             let bytes = tokio::time::timeout(BODY_TIMEOUT, read_limited(&request, payload))
                 .await
-                .map_err(|_| {
-                    ApiError::MalformedJson("request body was not received in time".into())
-                })??;
+                .map_err(|_| ApiError::BodyTimeout)??;
             check_media_type::<M>(&request, bytes.is_empty())?;
             if bytes.is_empty() {
                 return Err(ApiError::MalformedJson(

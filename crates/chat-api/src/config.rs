@@ -42,14 +42,61 @@ pub struct Config {
     pub run_migrations: bool,
     /// How tokens are verified.
     pub jwt: JwtSettings,
-    /// Log line format.
-    pub log_format: LogFormat,
+    /// Log format and filter.
+    pub logging: LogSettings,
     /// HTTP server limits and timeouts.
     pub http: HttpSettings,
     /// Origins allowed to call the API from a browser; empty means CORS is off.
     pub cors_allowed_origins: Vec<String>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+}
+
+/// Where logs go and how much of them.
+#[derive(Clone, Debug)]
+pub struct LogSettings {
+    /// Line format.
+    pub format: LogFormat,
+    /// A `tracing` filter (`RUST_LOG` syntax), already validated.
+    pub filter: String,
+}
+
+/// What `RUST_LOG` defaults to: our events at info, the database drivers only
+/// when something is wrong.
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,actix_server=warn";
+
+impl LogSettings {
+    /// Reads `LOG_FORMAT` and `RUST_LOG` from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads `LOG_FORMAT` and `RUST_LOG` through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(&Env(&lookup))
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let format = match env.get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(refuse(format!(
+                    "LOG_FORMAT must be pretty or json, got '{other}'"
+                )));
+            }
+        };
+        let filter = env
+            .get("RUST_LOG")
+            .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
+        tracing_subscriber::EnvFilter::try_new(&filter).map_err(|error| {
+            refuse(format!(
+                "RUST_LOG is not a valid filter ('{filter}'): {error}"
+            ))
+        })?;
+        Ok(Self { format, filter })
+    }
 }
 
 /// The database URL (a secret: it may hold a password) and pool sizing.
@@ -137,34 +184,9 @@ impl Config {
                 )));
             }
         };
-        let log_format = match env.get("LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(refuse(format!(
-                    "LOG_FORMAT must be pretty or json, got '{other}'"
-                )));
-            }
-        };
+        let logging = LogSettings::read(&env)?;
         let bind_address = env.parse("BIND_ADDRESS", "127.0.0.1:8080".parse().ok())?;
-        let database = DatabaseSettings {
-            url: SecretString::from(
-                env.get("DATABASE_URL")
-                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            ),
-            max_connections: env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?,
-            min_connections: env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?,
-            acquire_timeout: Duration::from_millis(env.parse_in(
-                "DATABASE_ACQUIRE_TIMEOUT_MS",
-                1_500,
-                1..=600_000,
-            )?),
-            query_timeout: Duration::from_millis(env.parse_in(
-                "DATABASE_QUERY_TIMEOUT_MS",
-                4_000,
-                1..=3_600_000,
-            )?),
-        };
+        let database = DatabaseSettings::read(&env)?;
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let http = HttpSettings {
             workers: env.parse_in("HTTP_WORKERS", workers, 1..=1_024)?,
@@ -179,10 +201,11 @@ impl Config {
                 5,
                 0..=3_600,
             )?),
+            // actix-http refuses heads over 128 KiB by itself; 64 KiB is our ceiling.
             max_header_bytes: env.parse_in(
                 "HTTP_MAX_HEADER_BYTES",
                 16 * 1024,
-                1_024..=1024 * 1024,
+                1_024..=64 * 1024,
             )?,
         };
         let config = Self {
@@ -191,7 +214,7 @@ impl Config {
             database,
             run_migrations: env.parse_bool("RUN_MIGRATIONS", true)?,
             jwt: JwtSettings::from_env(&env, app_env)?,
-            log_format,
+            logging,
             http,
             cors_allowed_origins: env.list("CORS_ALLOWED_ORIGINS"),
             shutdown_grace: Duration::from_secs(env.parse_in(
@@ -212,13 +235,54 @@ impl Config {
 
     /// The database URL, for the pool only.
     pub fn database_url(&self) -> &str {
-        self.database.url.expose_secret()
+        self.database.url()
+    }
+}
+
+impl DatabaseSettings {
+    /// Reads the `DATABASE_*` variables from the environment (all `migrate` needs).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env(&|key: &str| std::env::var(key).ok()))
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let settings = Self {
+            url: SecretString::from(
+                env.get("DATABASE_URL")
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            ),
+            max_connections: env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?,
+            min_connections: env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?,
+            acquire_timeout: Duration::from_millis(env.parse_in(
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                1_500,
+                1..=600_000,
+            )?),
+            query_timeout: Duration::from_millis(env.parse_in(
+                "DATABASE_QUERY_TIMEOUT_MS",
+                4_000,
+                1..=3_600_000,
+            )?),
+        };
+        if settings.min_connections > settings.max_connections {
+            return Err(refuse(format!(
+                "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
+                settings.min_connections, settings.max_connections
+            )));
+        }
+        Ok(settings)
+    }
+
+    /// The database URL, for the pool only.
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
     }
 }
 
 impl JwtSettings {
     fn from_env(env: &Env<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
-        let mut secret = env.get("JWT_SECRET").map(String::into_bytes);
+        // The secret is used as its raw bytes: not trimmed.
+        let mut secret = env.raw("JWT_SECRET").map(String::into_bytes);
         let public_key_file = env.get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from);
         let public_key_pem = match &public_key_file {
             Some(path) => Some(std::fs::read(path).map_err(|error| {
@@ -247,9 +311,6 @@ impl JwtSettings {
                 )));
             }
             _ => {}
-        }
-        if secret.as_ref().is_some_and(Vec::is_empty) {
-            return Err(refuse("JWT_SECRET is empty"));
         }
 
         let algorithms = match env.get("JWT_ALGORITHMS") {
@@ -280,7 +341,7 @@ impl JwtSettings {
                 )));
             }
         }
-        Ok(Self {
+        let settings = Self {
             secret: secret.map(|bytes| SecretBox::new(bytes.into_boxed_slice())),
             public_key_pem,
             public_key_file,
@@ -289,7 +350,11 @@ impl JwtSettings {
             audience: env.list("JWT_AUDIENCE"),
             leeway: Duration::from_secs(env.parse_in("JWT_LEEWAY_SECONDS", 30, 0..=86_400)?),
             generated_secret,
-        })
+        };
+        // A key that cannot serve the listed algorithms refuses to start here,
+        // with every other configuration error.
+        crate::auth::TokenVerifier::new(&settings).map_err(refuse)?;
+        Ok(settings)
     }
 
     /// The first HMAC algorithm accepted, for minting development tokens.
@@ -327,6 +392,11 @@ fn random_secret() -> Vec<u8> {
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
+    /// The value exactly as set; empty counts as unset.
+    fn raw(&self, key: &str) -> Option<String> {
+        (self.0)(key).filter(|value| !value.is_empty())
+    }
+
     /// The value, with surrounding white space removed; empty counts as unset.
     fn get(&self, key: &str) -> Option<String> {
         (self.0)(key)
@@ -417,6 +487,7 @@ mod tests {
         assert_eq!(config.jwt.leeway, Duration::from_secs(30));
         assert!(config.run_migrations);
         assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(config.logging.format, LogFormat::Pretty);
     }
 
     #[test]
@@ -457,6 +528,33 @@ mod tests {
         assert!(error.to_string().contains("between 1 and"), "{error}");
         let error = config(&[("RUN_MIGRATIONS", "maybe")]).expect_err("refused");
         assert!(error.to_string().contains("RUN_MIGRATIONS"), "{error}");
+    }
+
+    #[test]
+    fn the_secret_is_used_as_raw_bytes() {
+        let config = config(&[("JWT_SECRET", " padded secret ")]).expect("valid");
+        let secret = config
+            .jwt
+            .secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_vec());
+        assert_eq!(secret.as_deref(), Some(&b" padded secret "[..]));
+    }
+
+    #[test]
+    fn logging_and_pool_settings_are_checked() {
+        let error = config(&[("RUST_LOG", "info,[[[")]).expect_err("refused");
+        assert!(error.to_string().starts_with("RUST_LOG"), "{error}");
+        assert_eq!(
+            config(&[("RUST_LOG", "  ")]).expect("valid").logging.filter,
+            DEFAULT_LOG_FILTER
+        );
+        let error = config(&[
+            ("DATABASE_MIN_CONNECTIONS", "20"),
+            ("DATABASE_MAX_CONNECTIONS", "10"),
+        ])
+        .expect_err("refused");
+        assert!(error.to_string().contains("exceeds"), "{error}");
     }
 
     #[test]

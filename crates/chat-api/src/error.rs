@@ -91,6 +91,8 @@ pub enum ApiError {
     },
     /// 412: `If-Match` does not match the current ETag.
     PreconditionFailed,
+    /// 408: the body did not arrive in time.
+    BodyTimeout,
     /// 431: the request's headers are too large.
     HeadersTooLarge,
     /// 503: the database is unreachable or too slow; the cause is logged.
@@ -144,6 +146,7 @@ impl ApiError {
             Self::Invalid { detail, .. } => (*detail).to_owned(),
             Self::PreconditionFailed => "If-Match does not match the chat's current ETag".into(),
             Self::HeadersTooLarge => "request headers are too large".into(),
+            Self::BodyTimeout => "the request body was not received in time".into(),
             Self::Unavailable(_) => "the service is temporarily unavailable; retry shortly".into(),
             Self::Internal(_) => "internal server error".into(),
         }
@@ -197,6 +200,7 @@ impl ResponseError for ApiError {
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -14,23 +14,45 @@ pub fn chat_etag(chat: &Chat) -> String {
     format!("\"v{}\"", chat.version.get())
 }
 
-/// The ETag of a chat with its k-means results: it changes when the chat
-/// changes and when results are added or removed.
+/// The ETag of a chat with its k-means results: a digest of everything the
+/// representation shows of them, so it changes when the chat changes and when
+/// results are added, removed, or edited in place by another writer.
 pub fn chat_with_kmeans_etag(chat: &Chat, results: &[KmeansData]) -> String {
-    // FNV-1a: stable across builds and replicas, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut digest = Fnv1a::default();
     for data in results {
-        for byte in data
-            .id
-            .as_uuid()
-            .as_bytes()
-            .iter()
-            .chain(&data.created_at.unix_micros().to_be_bytes())
-        {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        digest.write(data.id.as_uuid().as_bytes());
+        digest.write(&data.created_at.unix_micros().to_be_bytes());
+        digest.write(&(data.k() as u64).to_be_bytes());
+        for row in data.centroids.rows() {
+            digest.write(&(row.len() as u64).to_be_bytes());
+            for value in row {
+                digest.write(&value.to_bits().to_be_bytes());
+            }
         }
     }
-    format!("\"v{}-k{}-{hash:016x}\"", chat.version.get(), results.len())
+    format!(
+        "\"v{}-k{}-{:016x}\"",
+        chat.version.get(),
+        results.len(),
+        digest.0
+    )
+}
+
+/// FNV-1a, 64 bits: stable across builds and replicas, unlike std's hasher.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// One entity-tag from a precondition header.

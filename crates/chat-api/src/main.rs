@@ -4,12 +4,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use chat_api::app::database_config;
 use chat_api::auth::mint_token;
-use chat_api::config::Config;
+use chat_api::config::{Config, ConfigError, DatabaseSettings, LogSettings};
 use chat_api::{Application, telemetry};
 use chat_domain::UserId;
 use clap::{Parser, Subcommand};
-use secrecy::ExposeSecret;
 
 /// Chats and their k-means results, per user, over HTTP.
 #[derive(Debug, Parser)]
@@ -23,7 +23,7 @@ struct Cli {
 enum Command {
     /// Serve HTTP (the default). Applies pending migrations first unless RUN_MIGRATIONS=false.
     Serve,
-    /// Apply pending migrations and exit.
+    /// Apply pending migrations and exit (needs only the DATABASE_* settings).
     Migrate,
     /// Print a token signed with the configured HS* secret (JWT_SECRET).
     Token {
@@ -44,17 +44,18 @@ fn main() -> ExitCode {
     {
         eprintln!("chat-api: ignoring .env: {error}");
     }
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("chat-api: refusing to start: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Token { sub, ttl } => token(&config, &sub, ttl),
-        Command::Migrate => run(config, migrate),
-        Command::Serve => run(config, serve),
+        Command::Serve => Config::from_env()
+            .map_err(refusal)
+            .and_then(|config| run(&config.logging.clone(), serve(config))),
+        // Migrating needs the database, not the JWT keys.
+        Command::Migrate => match (LogSettings::from_env(), DatabaseSettings::from_env()) {
+            (Ok(logging), Ok(database)) => run(&logging, migrate(database)),
+            (Err(error), _) | (_, Err(error)) => Err(refusal(error)),
+        },
+        Command::Token { sub, ttl } => Config::from_env()
+            .map_err(refusal)
+            .and_then(|config| token(&config, &sub, ttl)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,33 +66,36 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `task` with logging on an actix system (the server's runtime).
-fn run<F, Fut>(config: Config, task: F) -> anyhow::Result<()>
-where
-    F: FnOnce(Config) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    let _flush_logs = telemetry::init(config.log_format);
-    actix_web::rt::System::new().block_on(task(config))
+/// A configuration error, worded as the reason the process will not start.
+fn refusal(error: ConfigError) -> anyhow::Error {
+    anyhow::anyhow!("refusing to start: {error}")
+}
+
+/// Runs `task` with logging, on an actix system (the server's runtime).
+fn run(
+    logging: &LogSettings,
+    task: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let _flush_logs = telemetry::init(logging);
+    actix_web::rt::System::new().block_on(task)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let demo = config.jwt.generated_secret;
-    let secret = config
-        .jwt
-        .secret
-        .as_ref()
-        .map(|s| s.expose_secret().to_vec());
+    // With no key configured, a demo user's token signed with the random secret.
+    let demo = config.jwt.generated_secret.then(|| {
+        let user = UserId::from_uuid(uuid::Uuid::new_v4());
+        mint_token(&config.jwt, &user.to_string(), Duration::from_secs(3600))
+    });
     let app = Application::build(config, true).await?;
     tracing::info!(address = %app.address(), "listening");
-    if demo && let Some(secret) = secret {
-        print_demo_token(&secret, app.address())?;
+    if let Some(token) = demo {
+        print_demo_token(&token.map_err(anyhow::Error::msg)?, app.address());
     }
     app.run_until_stopped().await.context("server failed")
 }
 
-async fn migrate(config: Config) -> anyhow::Result<()> {
-    let database = chat_infra::Database::connect(&chat_api::app::database_config(&config)).await?;
+async fn migrate(settings: DatabaseSettings) -> anyhow::Result<()> {
+    let database = chat_infra::Database::connect(&database_config(&settings)).await?;
     database.migrate().await.context("migrations failed")?;
     tracing::info!("migrations applied");
     database.close().await;
@@ -104,41 +108,18 @@ fn token(config: &Config, sub: &str, ttl: u64) -> anyhow::Result<()> {
         !config.jwt.generated_secret,
         "no JWT_SECRET configured: a token signed now would match no running server"
     );
-    let secret = config
-        .jwt
-        .secret
-        .as_ref()
-        .context("JWT_SECRET is not set")?;
-    let alg = config
-        .jwt
-        .hmac_algorithm()
-        .context("JWT_ALGORITHMS lists no HS* algorithm")?;
-    let token = mint_token(
-        secret.expose_secret(),
-        alg,
-        &user.to_string(),
-        Duration::from_secs(ttl),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let token = mint_token(&config.jwt, &user.to_string(), Duration::from_secs(ttl))
+        .map_err(anyhow::Error::msg)?;
     println!("{token}");
     Ok(())
 }
 
-/// Development convenience: with no key configured, a token for a demo user
-/// and a command to try it, on stderr (never in the log stream).
-fn print_demo_token(secret: &[u8], address: std::net::SocketAddr) -> anyhow::Result<()> {
-    let user = UserId::from_uuid(uuid::Uuid::new_v4());
-    let token = mint_token(
-        secret,
-        jsonwebtoken::Algorithm::HS256,
-        &user.to_string(),
-        Duration::from_secs(3600),
-    )
-    .map_err(anyhow::Error::msg)?;
+/// Development convenience: a token for a demo user and a command to try it,
+/// on stderr (never in the log stream on stdout).
+fn print_demo_token(token: &str, address: std::net::SocketAddr) {
     eprintln!(
         "\nNo JWT key configured: this process signs tokens with a random secret (development only).\n\
-         Demo user {user}, token valid for 1 h:\n\n{token}\n\nTry it:\n\n\
+         Demo token for a new user, valid for 1 h:\n\n{token}\n\nTry it:\n\n\
          curl -H 'Authorization: Bearer {token}' http://{address}/chat/\n"
     );
-    Ok(())
 }

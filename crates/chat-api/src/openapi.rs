@@ -29,6 +29,8 @@ use crate::routes::{chats, operations};
         operations::live,
         operations::ready,
         operations::metrics,
+        operations::openapi,
+        operations::docs,
     ),
     components(schemas(
         ChatRead,

@@ -165,9 +165,12 @@ fn list_params(query: &Query) -> Result<ListParams, ApiError> {
         cursor::decode(text)
             .ok_or_else(|| FieldError::new("cursor", "is not a cursor this server issued"))
     });
+    // One entry per field: an undecodable cursor reports that, not the combination.
     if skip.is_some() && cursor.is_some() {
         errors.push(FieldError::new("skip", "cannot be combined with cursor"));
-        errors.push(FieldError::new("cursor", "cannot be combined with skip"));
+        if matches!(cursor, Some(Ok(_))) {
+            errors.push(FieldError::new("cursor", "cannot be combined with skip"));
+        }
     }
     let (skip, limit, cursor) = (
         take(skip, &mut errors),

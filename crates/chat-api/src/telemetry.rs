@@ -8,6 +8,7 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
@@ -18,26 +19,23 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::LogFormat;
-use crate::error::ApiError;
+use crate::config::{DEFAULT_LOG_FILTER, LogFormat, LogSettings};
+use crate::error::{ApiError, PROBLEM_JSON, problem_response};
 use crate::state::AppState;
 
 /// The request id header, accepted from clients and set on every response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Default filter when `RUST_LOG` is unset: our events at info, the
-/// database drivers only when something is wrong.
-const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,actix_server=warn";
-
 /// Installs the global subscriber: logs on stdout, `pretty` or one JSON object
 /// per line. The returned guard flushes buffered lines when dropped.
-pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init(settings: &LogSettings) -> tracing_appender::non_blocking::WorkerGuard {
     // Writing happens on a dedicated thread so a slow stdout never blocks a worker.
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    // The filter was validated with the rest of the configuration.
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
-    match format {
+    match settings.format {
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -85,6 +83,46 @@ fn route_template(request: &ServiceRequest) -> String {
     }
 }
 
+/// Every error a client sees has one shape: a 4xx/5xx that some layer not
+/// ours built (a CORS rejection, a missing documentation asset) becomes a
+/// problem document with the same status and headers.
+fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if status.as_u16() < 400 || is_problem {
+        return response;
+    }
+    let detail = response.response().error().map_or_else(
+        || status.canonical_reason().unwrap_or("error").to_lowercase(),
+        ToString::to_string,
+    );
+    let (request, original) = response.into_parts();
+    let mut problem = problem_response(status, detail, None);
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    ServiceResponse::new(request, problem)
+}
+
+/// Methods become labels only from a closed set, so clients cannot mint series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// The sum of header names and values, the size that matters to memory.
 fn header_bytes(request: &ServiceRequest) -> usize {
     request
@@ -103,7 +141,7 @@ pub async fn observe(
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let request_id = request_id(&request);
     let route = route_template(&request);
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let span = tracing::info_span!(
         "request",
         method = %method,
@@ -128,8 +166,13 @@ pub async fn observe(
             .instrument(span.clone())
             .await
         {
-            Ok(Ok(response)) => Ok(response.map_into_boxed_body()),
-            Ok(Err(error)) => Err(error.error_response()),
+            Ok(Ok(response)) => Ok(as_problem(response.map_into_boxed_body())),
+            // An error from a layer that is not ours (CORS, say): same problem shape.
+            Ok(Err(error)) => Err(problem_response(
+                error.as_response_error().status_code(),
+                error.to_string(),
+                None,
+            )),
             Err(_) => {
                 Err(span
                     .in_scope(|| ApiError::internal("a request handler panicked").error_response()))

@@ -10,7 +10,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, TransactionTrait,
+    TransactionTrait,
 };
 
 use crate::error::{TimedOut, repository_error};
@@ -111,13 +111,15 @@ pub struct Database {
 }
 
 /// Why the pool could not be built (a malformed URL; not an unreachable server,
-/// which only shows on first use).
+/// which only shows on first use). The driver's own message is dropped: it
+/// repeats the URL, password included.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid DATABASE_URL {url}")]
+#[error(
+    "invalid DATABASE_URL {url}: expected postgres://user[:password]@host[:port]/database \
+     or sqlite://path[?mode=rwc]"
+)]
 pub struct ConnectError {
     url: String,
-    #[source]
-    source: DbErr,
 }
 
 impl Database {
@@ -127,7 +129,7 @@ impl Database {
         let mut options = ConnectOptions::new(config.url.clone());
         options
             .max_connections(config.max_connections)
-            .min_connections(config.min_connections.min(config.max_connections))
+            .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
             .connect_timeout(config.acquire_timeout)
             .idle_timeout(Duration::from_secs(600))
@@ -145,12 +147,12 @@ impl Database {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             });
-        let mut connection = sea_orm::Database::connect(options)
-            .await
-            .map_err(|source| ConnectError {
-                url: redact_url(&config.url),
-                source,
-            })?;
+        let mut connection =
+            sea_orm::Database::connect(options)
+                .await
+                .map_err(|_| ConnectError {
+                    url: redact_url(&config.url),
+                })?;
         let stats = Arc::new(QueryStats::default());
         let counter = Arc::clone(&stats);
         connection.set_metric_callback(move |_| {

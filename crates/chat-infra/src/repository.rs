@@ -8,7 +8,10 @@ use chat_domain::{
 };
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::database::Database;
 use crate::entities::{chats, kmeans_data, users};
@@ -30,6 +33,18 @@ impl SeaOrmRepository {
     /// The pool behind it.
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The owner's number of chats (0 before their first write).
+    async fn total(&self, owner: UserId) -> Result<i64, RepositoryError> {
+        Ok(users::Entity::find_by_id(*owner.as_uuid())
+            .select_only()
+            .column(users::Column::ChatCount)
+            .into_tuple::<i64>()
+            .one(self.db.connection())
+            .await
+            .map_err(repository_error)?
+            .unwrap_or(0))
     }
 
     /// After a conditional write touched no row: was the chat missing (or
@@ -55,6 +70,34 @@ impl SeaOrmRepository {
             Ok(Some(_)) => RepositoryError::VersionMismatch,
             Ok(None) => RepositoryError::NotFound,
             Err(error) => repository_error(error),
+        }
+    }
+}
+
+/// A row of the list query: a chat and its owner's total.
+#[derive(Debug, FromQueryResult)]
+struct ListedChat {
+    id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    title: String,
+    description: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    version: i64,
+    /// `NULL` only if the owner's row vanished mid-query.
+    total: Option<i64>,
+}
+
+impl ListedChat {
+    fn into_row(self) -> chats::Model {
+        chats::Model {
+            id: self.id,
+            user_id: self.user_id,
+            title: self.title,
+            description: self.description,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
         }
     }
 }
@@ -133,25 +176,31 @@ impl ChatRepository for SeaOrmRepository {
                         ])),
                     ),
                 };
-                let mut rows = query
+                // The owner's total rides along as a scalar subquery: one round
+                // trip, and page and total come from the same snapshot.
+                let total = Query::select()
+                    .column(users::Column::ChatCount)
+                    .from(users::Entity)
+                    .and_where(users::Column::Id.eq(*owner.as_uuid()))
+                    .to_owned();
+                let listed = query
+                    .expr_as(Expr::SubQuery(None, Box::new(total.into())), "total")
+                    .into_model::<ListedChat>()
                     .all(self.db.connection())
                     .await
                     .map_err(repository_error)?;
-                let has_more = rows.len() as u64 > limit;
-                rows.truncate(page.limit.get().into());
-                let total = users::Entity::find_by_id(*owner.as_uuid())
-                    .select_only()
-                    .column(users::Column::ChatCount)
-                    .into_tuple::<i64>()
-                    .one(self.db.connection())
-                    .await
-                    .map_err(repository_error)?
-                    .unwrap_or(0);
+                let has_more = listed.len() as u64 > limit;
+                let total = match listed.first() {
+                    Some(first) => first.total.unwrap_or(0),
+                    // An empty page carries no total: ask for it (past the end, or no chats).
+                    None => self.total(owner).await?,
+                };
+                let rows = listed
+                    .into_iter()
+                    .take(page.limit.get().into())
+                    .map(ListedChat::into_row);
                 Ok(Page {
-                    items: rows
-                        .into_iter()
-                        .map(chat_from_row)
-                        .collect::<Result<_, _>>()?,
+                    items: rows.map(chat_from_row).collect::<Result<_, _>>()?,
                     total: u64::try_from(total).unwrap_or(0),
                     has_more,
                 })

@@ -56,7 +56,7 @@ fn not_ready(cause: chat_domain::BoxError) -> HttpResponse {
     tracing::warn!(error = %Chain(cause.as_ref()), "readiness check failed");
     let mut response = problem_response(
         StatusCode::SERVICE_UNAVAILABLE,
-        "the database does not answer; not ready".into(),
+        "not ready: the database is unavailable".into(),
         None,
     );
     response
@@ -78,7 +78,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 #[derive(Debug)]
 pub struct OpenApiJson(pub Vec<u8>);
 
-/// The OpenAPI 3.1 document of every route.
+/// The OpenAPI 3.1 document of every route (this document).
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document.", content_type = "application/json", body = Object)))]
 pub async fn openapi(document: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/json"))
@@ -110,7 +111,8 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 </html>
 "##;
 
-/// The interactive documentation page.
+/// The interactive documentation page (Swagger UI, served from the binary).
+#[utoipa::path(get, path = "/docs", tag = "operations", responses((status = 200, description = "HTML page.", content_type = "text/html", body = String)))]
 pub async fn docs() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))

@@ -93,6 +93,21 @@ async fn the_included_representation_has_its_own_etag() {
         .send()
         .await;
     assert_eq!(cached.expect("request").status(), 304);
+
+    // Another service edits a result in place: the representation, and so its ETag, changes.
+    use sea_orm::ConnectionTrait;
+    let db = app.state.database.connection();
+    db.execute_unprepared("UPDATE kmeans_data SET centroids = '[[2.0]]'")
+        .await
+        .expect("update");
+    let edited = app
+        .request(Method::GET, &path, &user.token)
+        .header("if-none-match", &with_one)
+        .send()
+        .await;
+    let edited = edited.expect("request");
+    assert_eq!(edited.status(), 200);
+    assert_ne!(header(&edited, "etag"), with_one);
 }
 
 #[tokio::test]

@@ -9,7 +9,15 @@ use crate::helpers::{TestApp, User, header, problem};
 #[tokio::test]
 async fn unknown_routes_are_404_problems() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/nope", "/chats", "/chat/x/y", "/health", "/chat//"] {
+    for path in [
+        "/",
+        "/nope",
+        "/chats",
+        "/chat/x/y",
+        "/health",
+        "/chat//",
+        "/docs/no-such-asset.js",
+    ] {
         let response = app.client.get(app.url(path)).send().await.expect("request");
         problem(response, 404).await;
     }
@@ -327,5 +335,40 @@ async fn cors_is_off_by_default_and_on_for_configured_origins() {
     assert_eq!(
         header(&other.expect("request"), "access-control-allow-origin"),
         ""
+    );
+    let refused = app
+        .client
+        .request(Method::OPTIONS, app.url("/chat/"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("request");
+    assert!(refused.status().is_client_error());
+    assert_eq!(header(&refused, "content-type"), "application/problem+json");
+}
+
+#[tokio::test]
+async fn unknown_methods_do_not_mint_metric_series() {
+    let app = TestApp::spawn().await;
+    for method in ["FOOBAR1", "FOOBAR2"] {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let response = app.client.request(method, app.url("/chat/")).send().await;
+        problem(response.expect("request"), 405).await;
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("request");
+    let text = metrics.text().await.expect("text");
+    assert!(
+        !text.contains("FOOBAR"),
+        "client-chosen methods are not labels"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="OTHER",route="/chat/",status="405"} 2"#),
+        "{text}"
     );
 }
