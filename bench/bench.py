@@ -1,0 +1,1286 @@
+#!/usr/bin/env python3
+"""The chat-api benchmark harness (stdlib only). Run it through bench/run.sh.
+
+    bench.py compare   chat-api and the Python peer side by side, then pgbench
+    bench.py scale     one user with 1,000,000 chats against one with 1,000
+
+Everything is configured by environment variables (see bench/README.md);
+run.sh sets the defaults, checks the prerequisites and builds the binary.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WRK_DIR = HERE / "wrk"
+PGBENCH_DIR = HERE / "pgbench"
+
+ALL_SCENARIOS = ["get", "list", "list_deep_skip", "list_deep_cursor", "create", "patch", "mix"]
+PEER_HAS_NO = {"list_deep_cursor": "the peer has no cursor mode"}
+
+# Targets from the issue. req/s: chat-api >= factor x the peer; vs pgbench:
+# chat-api req/s >= factor x pgbench tps for the same SQL at the same concurrency.
+RPS_VS_PEER = {"get": 15.0, "patch": 10.0, "list": 6.0, "create": 5.0}
+VS_PGBENCH = {"get": 0.3, "list": 0.4, "create": 0.4, "patch": 0.4}
+P99_VS_PEER_MAX = 0.1  # chat-api p99 <= peer p99 / 10, every scenario
+RSS_LIMIT_MB = 48.0
+MIX_WEIGHTS = {"get": 40, "list": 40, "create": 10, "patch": 10}
+
+JWT_SECRET = "chat-api-benchmark-secret-0123456789abcdef"  # fixed, >= 32 bytes (APP_ENV=production)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def env_str(name: str, default: str) -> str:
+    value = os.environ.get(name, "")
+    return value if value != "" else default
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    text = env_str(name, str(default))
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        sys.exit(f"bench: {name} must be an integer, got {text!r}")
+    if value < minimum:
+        sys.exit(f"bench: {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_bool(name: str) -> bool:
+    return env_str(name, "0").lower() in {"1", "true", "yes", "on"}
+
+
+def parse_duration(text: str) -> int:
+    """wrk-style duration (10, 10s, 2m, 1h) in whole seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", text)
+    if not match:
+        sys.exit(f"bench: cannot read duration {text!r} (use e.g. 10s, 2m)")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+class Config:
+    def __init__(self) -> None:
+        self.duration = env_str("DURATION", "10s")
+        self.duration_s = parse_duration(self.duration)
+        self.connections = env_int("CONNECTIONS", 64, 1)
+        self.threads = env_int("THREADS", 2, 1)
+        if self.connections < self.threads or self.connections % self.threads:
+            sys.exit("bench: CONNECTIONS must be a multiple of THREADS (wrk gives each thread CONNECTIONS/THREADS)")
+        self.pg_url = env_str("PG_URL", "postgres://postgres@127.0.0.1:5432")
+        self.chat_api_pool = env_int("CHAT_API_POOL", 48, 1)
+        self.chat_api_min_pool = os.environ.get("CHAT_API_MIN_POOL") or None  # None = chat-api's default (0)
+        self.peer_pool = os.environ.get("PEER_POOL") or None  # per worker; None = the peer's default (10)
+        self.peer_workers = env_int("PEER_WORKERS", 2, 1)
+        self.skip_peer = env_bool("SKIP_PEER")
+        self.skip_pgbench = env_bool("SKIP_PGBENCH")
+        self.keep_dbs = env_bool("KEEP_DBS")
+        self.strict = env_bool("STRICT")
+        scenarios = [s.strip() for s in env_str("SCENARIOS", ",".join(ALL_SCENARIOS)).split(",") if s.strip()]
+        unknown = [s for s in scenarios if s not in ALL_SCENARIOS]
+        if unknown:
+            sys.exit(f"bench: unknown scenario(s) {unknown}; known: {', '.join(ALL_SCENARIOS)}")
+        self.scenarios = [s for s in ALL_SCENARIOS if s in scenarios]  # canonical order
+        self.seed_users = env_int("SEED_USERS", self.connections, 1)
+        if self.seed_users != self.connections:
+            print("bench: note: SEED_USERS differs from CONNECTIONS; users are shared out per wrk thread", file=sys.stderr)
+        self.seed_chats_per_user = env_int("SEED_CHATS_PER_USER", 100, 1)
+        self.deep_chats = env_int("DEEP_CHATS", 5000, 11)
+        self.deep_skip = env_int("DEEP_SKIP", 4000, 1)
+        if self.deep_skip + 10 > self.deep_chats:
+            sys.exit("bench: DEEP_SKIP + 10 must not exceed DEEP_CHATS (the deep page must be full)")
+        self.seed_workers = env_int("SEED_WORKERS", 16, 1)
+        self.wrk_timeout = env_str("WRK_TIMEOUT", "10s")
+        self.warmup = env_str("WARMUP", "2s")
+        self.warmup_s = parse_duration(self.warmup)
+        self.chat_port = env_int("CHAT_API_PORT", 18080, 1)
+        self.peer_port = env_int("PEER_PORT", 18081, 1)
+        target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
+        self.binary = Path(env_str("CHAT_API_BIN", str(Path(target) / "release" / "chat-api")))
+        self.peer_dir = Path(env_str("PEER_DIR", str(ROOT.parent / "shared" / "peers" / "fastapi")))
+        self.start_timeout = env_int("START_TIMEOUT", 60, 1)
+        self.peer_start_timeout = env_int("PEER_START_TIMEOUT", 600, 1)  # first start installs its venv
+        self.results_dir = Path(env_str("RESULTS_DIR", str(HERE / "results")))
+        self.work_dir = Path(env_str("BENCH_WORK_DIR", "") or tempfile.mkdtemp(prefix="chat-bench."))
+        self.pidfile = self.work_dir / "pids"
+        # scale mode
+        self.scale_chats = env_int("SCALE_CHATS", 1_000_000, 20)
+        self.scale_small_chats = env_int("SCALE_SMALL_CHATS", 1000, 20)
+        self.scale_depth = env_int("SCALE_DEPTH", self.scale_chats // 2, 1)
+        if self.scale_depth + 10 > self.scale_chats:
+            sys.exit("bench: SCALE_DEPTH + 10 must not exceed SCALE_CHATS")
+        self.scale_connections = env_int("SCALE_CONNECTIONS", 8, 1)
+        self.scale_threads = min(self.threads, self.scale_connections)
+        while self.scale_connections % self.scale_threads:
+            self.scale_threads -= 1
+        self.scale_duration = env_str("SCALE_DURATION", self.duration)
+        self.scale_metric = env_str("SCALE_METRIC", "p50")
+        if self.scale_metric not in {"p50", "p99"}:
+            sys.exit("bench: SCALE_METRIC must be p50 or p99")
+
+    def public(self) -> dict:
+        keys = [
+            "duration", "connections", "threads", "pg_url", "chat_api_pool", "chat_api_min_pool", "peer_pool",
+            "peer_workers",
+            "skip_peer", "skip_pgbench", "scenarios", "seed_users", "seed_chats_per_user", "deep_chats",
+            "deep_skip", "seed_workers", "wrk_timeout", "warmup", "chat_port", "peer_port", "binary", "peer_dir",
+        ]
+        out = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items() if k in keys}
+        out["pg_url"] = redact(self.pg_url)
+        return out
+
+    def scale_public(self) -> dict:
+        return {
+            "scale_chats": self.scale_chats, "scale_small_chats": self.scale_small_chats,
+            "scale_depth": self.scale_depth, "scale_connections": self.scale_connections,
+            "scale_threads": self.scale_threads, "scale_duration": self.scale_duration,
+            "scale_metric": self.scale_metric, "chat_api_pool": self.chat_api_pool, "warmup": self.warmup,
+            "chat_api_min_pool": self.chat_api_min_pool,
+            "pg_url": redact(self.pg_url), "binary": str(self.binary), "wrk_timeout": self.wrk_timeout,
+        }
+
+
+def redact(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def db_url(base: str, db: str) -> str:
+    parts = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + db))
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_token(sub: str, ttl: int = 3600) -> str:
+    """HS256 JWT {"sub": sub, "exp": now + ttl}, signed with JWT_SECRET."""
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = b64url(json.dumps({"sub": sub, "exp": int(time.time()) + ttl}, separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}".encode()
+    signature = b64url(hmac.new(JWT_SECRET.encode(), signing_input, hashlib.sha256).digest())
+    return f"{header}.{payload}.{signature}"
+
+
+def chat_api_cursor(created_at_micros: int, chat_id: str) -> str:
+    """The cursor chat-api hands out (crates/chat-api/src/cursor.rs): base64url
+    without padding of [1u8] + created_at as big-endian i64 microseconds + the 16 id bytes."""
+    raw = bytes([1]) + created_at_micros.to_bytes(8, "big", signed=True) + uuid.UUID(chat_id).bytes
+    return b64url(raw)
+
+
+def psql(cfg: Config, db: str, sql: str | None = None, *, file: Path | None = None,
+         variables: dict | None = None) -> str:
+    cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", db_url(cfg.pg_url, db)]
+    for key, value in (variables or {}).items():
+        cmd += ["-v", f"{key}={value}"]
+    if file is not None:
+        cmd += ["-f", str(file)]
+    if sql is not None:
+        cmd += ["-c", sql]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"psql on {db} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def recreate_db(cfg: Config, db: str) -> None:
+    assert db.startswith("bench_")
+    psql(cfg, "postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    psql(cfg, "postgres", f'CREATE DATABASE "{db}"')
+
+
+def drop_db(cfg: Config, db: str) -> None:
+    assert db.startswith("bench_")
+    try:
+        psql(cfg, "postgres", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    except RuntimeError as error:
+        log(f"warning: could not drop {db}: {error}")
+
+
+def vacuum_analyze(cfg: Config, db: str) -> None:
+    psql(cfg, db, "VACUUM ANALYZE")
+
+
+def migrate(cfg: Config, db: str) -> None:
+    env = chat_api_env(cfg, db)
+    result = subprocess.run([str(cfg.binary), "migrate"], env=env, cwd=cfg.work_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"chat-api migrate on {db} failed: {result.stderr.strip()}")
+
+
+def chat_api_env(cfg: Config, db: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=db_url(cfg.pg_url, db),
+        BIND_ADDRESS=f"127.0.0.1:{cfg.chat_port}",
+        JWT_SECRET=JWT_SECRET,
+        APP_ENV="production",
+        RUST_LOG="warn",  # no per-request log lines
+        LOG_FORMAT="json",  # so the log can be counted by level afterwards
+        DATABASE_MAX_CONNECTIONS=str(cfg.chat_api_pool),
+    )
+    env.pop("DATABASE_MIN_CONNECTIONS", None)
+    if cfg.chat_api_min_pool:
+        env["DATABASE_MIN_CONNECTIONS"] = cfg.chat_api_min_pool
+    for key in ("JWT_PUBLIC_KEY_FILE", "JWT_ALGORITHMS", "JWT_ISSUER", "JWT_AUDIENCE"):
+        env.pop(key, None)
+    return env
+
+
+def read_status_kb(pid: int, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    out += [int(x) for x in fh.read().split()]
+            except FileNotFoundError:
+                pass
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def mb(kb: int | None) -> float | None:
+    return None if kb is None else round(kb / 1024, 1)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class Server:
+    """A server process in its own process group (so it and its workers can be
+    killed together, and a Ctrl-C in the terminal does not reach it)."""
+
+    def __init__(self, cfg: Config, name: str, port: int, db: str) -> None:
+        self.cfg, self.name, self.port, self.db = cfg, name, port, db
+        self.proc: subprocess.Popen | None = None
+        self.log_path = cfg.work_dir / f"{name}.log"
+        self.exit_code: int | None = None
+        self.died_during_run = False
+
+    def start(self, cmd: list[str], env: dict, cwd: Path) -> None:
+        self.log_fh = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=self.log_fh, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.cfg.pidfile, "a") as fh:
+            fh.write(f"{self.proc.pid}\n")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout: int) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before it was ready; "
+                                   f"log: {self.log_path}\n{tail(self.log_path)}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/health/ready")
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                if response.status == 200:
+                    return
+                last = f"status {response.status}"
+            except OSError as error:
+                last = str(error)
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}); log: {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None:
+            self.exit_code = self.proc.returncode
+        else:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.exit_code = self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.exit_code = self.proc.wait()
+        # Workers left behind in the group (the peer's) get the same signal.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.log_fh.close()
+        forget_pid(self.cfg, self.proc.pid)
+
+
+def forget_pid(cfg: Config, pid: int) -> None:
+    try:
+        lines = [l for l in cfg.pidfile.read_text().split() if l != str(pid)]
+        cfg.pidfile.write_text("".join(l + "\n" for l in lines))
+    except FileNotFoundError:
+        pass
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def start_chat_api(cfg: Config, db: str) -> Server:
+    server = Server(cfg, "chat-api", cfg.chat_port, db)
+    server.start([str(cfg.binary), "serve"], chat_api_env(cfg, db), cfg.work_dir)
+    return server
+
+
+def start_peer(cfg: Config, db: str) -> Server:
+    server = Server(cfg, "peer", cfg.peer_port, db)
+    env = dict(os.environ)
+    env.update(DATABASE_URL=db_url(cfg.pg_url, db), BIND_ADDRESS=f"127.0.0.1:{cfg.peer_port}",
+               JWT_SECRET=JWT_SECRET, APP_ENV="production", WORKERS=str(cfg.peer_workers))
+    env.pop("ACCESS_LOG_ENABLED", None)  # no access log (run.sh's default)
+    env.pop("DATABASE_MAX_CONNECTIONS", None)
+    for key in ("JWT_PUBLIC_KEY_FILE", "JWT_ALGORITHMS", "JWT_ISSUER", "JWT_AUDIENCE"):
+        env.pop(key, None)
+    if cfg.peer_pool:
+        env["DATABASE_MAX_CONNECTIONS"] = cfg.peer_pool
+    server.start(["bash", str(cfg.peer_dir / "run.sh")], env, cfg.work_dir)
+    return server
+
+
+def scrape_metrics(server: Server) -> dict:
+    """chat-api's /metrics: pool occupancy and the statement/transaction counters."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except OSError:
+        return {}
+    out: dict = {}
+    for line in text.splitlines():
+        match = re.match(r'^(db_pool_connections)\{state="(\w+)"\} (\S+)$', line)
+        if match:
+            out[f"pool_{match.group(2)}"] = int(float(match.group(3)))
+        match = re.match(r"^(db_statements_total|db_transactions_total) (\S+)$", line)
+        if match:
+            out[match.group(1)] = int(float(match.group(2)))
+    return out
+
+
+def log_summary(server: Server) -> dict:
+    """What the server wrote to its log during the run (RUST_LOG=warn; the peer
+    has no access log): counts by level and a few distinct samples."""
+    text = server.log_path.read_text(errors="replace") if server.log_path.exists() else ""
+    levels: dict[str, int] = {}
+    samples: list[str] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        level = "OTHER"
+        message = line
+        if server.name == "chat-api":
+            try:
+                record = json.loads(line)
+                level = str(record.get("level", "OTHER")).upper()
+                fields = record.get("fields", {})
+                message = json.dumps(fields, sort_keys=True) if fields else line
+            except ValueError:
+                level = "PANIC" if "panicked" in line else "OTHER"
+        else:
+            for candidate in ("CRITICAL", "ERROR", "WARNING", "Traceback", "INFO"):
+                if line.startswith(candidate) or candidate in line[:40]:
+                    level = candidate.upper()
+                    break
+        levels[level] = levels.get(level, 0) + 1
+        if level not in {"INFO", "OTHER"} or server.name == "chat-api":
+            key = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", "#", message)[:200]
+            if key not in seen and len(samples) < 8:
+                seen.add(key)
+                samples.append(line[:500])
+    return {"path": str(server.log_path), "lines_by_level": levels, "samples": samples,
+            "exit_code": server.exit_code, "died_during_run": server.died_during_run}
+
+
+# --------------------------------------------------------------------------- RSS / CPU sampling
+
+
+class Sampler:
+    """Samples the server's resident memory every 100 ms while a scenario runs.
+
+    chat-api (one process): VmRSS samples, and VmHWM -- the kernel's own peak,
+    reset before each scenario by writing 5 to /proc/<pid>/clear_refs -- which
+    also catches peaks between samples. Peer (uvicorn master + workers): the
+    sum of the workers' VmRSS at each sample; its peak is the largest sum. The
+    master and multiprocessing's resource tracker serve no requests and are
+    reported apart. CPU: the processes' utime + stime over the wall time."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.stop_event = threading.Event()
+        self.peak_kb = 0
+        self.peak_master_kb = 0
+        self.peak_other_kb = 0
+        self.samples = 0
+        self.hwm_reset = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def roles(self) -> tuple[list[int], list[int], list[int]]:
+        """(serving processes, master, others)."""
+        pid = self.server.pid
+        if self.server.name != "peer":
+            return [pid], [], []
+        workers, others = [], []
+        for child in children(pid):
+            (workers if "spawn_main" in cmdline(child) else others).append(child)
+        return workers, [pid], others
+
+    def sample(self) -> None:
+        workers, master, others = self.roles()
+        self.peak_kb = max(self.peak_kb, sum(read_status_kb(p, "VmRSS") or 0 for p in workers))
+        self.peak_master_kb = max(self.peak_master_kb, sum(read_status_kb(p, "VmRSS") or 0 for p in master))
+        self.peak_other_kb = max(self.peak_other_kb, sum(read_status_kb(p, "VmRSS") or 0 for p in others))
+        self.samples += 1
+
+    def cpu(self) -> float:
+        pids = [p for group in self.roles() for p in group]
+        return sum(cpu_seconds(p) or 0.0 for p in pids)
+
+    def start(self) -> None:
+        if self.server.name == "chat-api":
+            try:
+                with open(f"/proc/{self.server.pid}/clear_refs", "w") as fh:
+                    fh.write("5")
+                self.hwm_reset = True
+            except OSError:
+                self.hwm_reset = False
+        self.cpu0, self.t0 = self.cpu(), time.monotonic()
+        self.sample()
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.1):
+            self.sample()
+
+    def stop(self) -> dict:
+        self.stop_event.set()
+        self.thread.join()
+        self.sample()
+        wall = time.monotonic() - self.t0
+        out = {"peak_rss_mb": mb(self.peak_kb), "rss_samples": self.samples,
+               "cpu_cores": round((self.cpu() - self.cpu0) / wall, 2) if wall > 0 else None}
+        if self.server.name == "chat-api":
+            hwm = read_status_kb(self.server.pid, "VmHWM")
+            out["vm_hwm_mb"] = mb(hwm)
+            out["vm_hwm_reset_before_scenario"] = self.hwm_reset
+            out["sampled_peak_rss_mb"] = mb(self.peak_kb)
+            if self.hwm_reset and hwm:
+                out["peak_rss_mb"] = mb(max(hwm, self.peak_kb))
+        else:
+            workers, _, _ = self.roles()
+            out["workers"] = len(workers)
+            out["rss_method"] = "peak of the sum of the workers' VmRSS, sampled every 100 ms"
+            out["master_peak_rss_mb"] = mb(self.peak_master_kb)
+            out["resource_tracker_peak_rss_mb"] = mb(self.peak_other_kb)
+        return out
+
+
+# --------------------------------------------------------------------------- HTTP client for seeding
+
+
+class Api:
+    """Keep-alive HTTP/1.1 client, one connection per thread."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.local = threading.local()
+
+    def call(self, method: str, path: str, token: str, body: dict | None = None):
+        headers = {"Authorization": f"Bearer {token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in range(3):
+            conn = getattr(self.local, "conn", None)
+            if conn is None:
+                conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self.local.conn = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+
+def seed_server(api: Api, name: str, users: list[dict], deep: dict, per_user: int, deep_chats: int,
+                workers: int) -> dict:
+    """Creates the chats through POST /chat/ with a thread pool; returns the ids per user."""
+    ids: dict[str, list[str]] = {u["id"]: [] for u in users}
+    ids[deep["id"]] = []
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def make(user: dict, start: int, count: int) -> None:
+        made = []
+        for i in range(start, start + count):
+            status, _, payload = api.call("POST", "/chat/", user["token"],
+                                          {"title": f"seed chat {i}", "description": "made by the benchmark"})
+            if status != 201:
+                errors.append(f"{name}: POST /chat/ answered {status}: {payload[:200]!r}")
+                return
+            made.append(json.loads(payload)["id"])
+        with lock:
+            ids[user["id"]].extend(made)
+
+    tasks = [(u, 0, per_user) for u in users]
+    chunk = 250
+    tasks += [(deep, start, min(chunk, deep_chats - start)) for start in range(0, deep_chats, chunk)]
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(make, *task) for task in tasks]:
+            future.result()
+    if errors:
+        raise RuntimeError("seeding failed: " + "; ".join(errors[:5]))
+    seconds = time.monotonic() - t0
+    total = len(users) * per_user + deep_chats
+    log(f"seeded {name}: {total} chats in {seconds:.1f}s ({total / seconds:.0f}/s)")
+    return {"ids": ids, "seconds": round(seconds, 2), "chats": total}
+
+
+def walk_cursor(api: Api, token: str, depth: int) -> tuple[str, int]:
+    """Walks the list in cursor mode with limit=100 until `depth` items were seen;
+    returns the cursor naming item `depth` and the number of requests made."""
+    cursor, seen, requests = None, 0, 0
+    while seen < depth:
+        limit = min(100, depth - seen)
+        path = f"/chat/?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        status, headers, payload = api.call("GET", path, token)
+        requests += 1
+        if status != 200:
+            raise RuntimeError(f"cursor walk: GET {path} answered {status}: {payload[:200]!r}")
+        seen += len(json.loads(payload))
+        cursor = headers.get("x-next-cursor")
+        if not cursor:
+            raise RuntimeError(f"cursor walk: no X-Next-Cursor after {seen} items")
+    return cursor, requests
+
+
+def page_ids(api: Api, token: str, path: str) -> list[str]:
+    status, _, payload = api.call("GET", path, token)
+    if status != 200:
+        raise RuntimeError(f"GET {path} answered {status}: {payload[:200]!r}")
+    return [item["id"] for item in json.loads(payload)]
+
+
+def write_lua_data(path: Path, users: list[dict], ids: dict, deep: dict, deep_skip: int,
+                   deep_cursor: str | None) -> None:
+    lines = ["-- generated by bench/bench.py for one run and one server", "return {", "  users = {"]
+    for user in users:
+        id_list = ",".join(f'"{i}"' for i in ids[user["id"]])
+        lines.append(f'    {{token = "{user["token"]}", ids = {{{id_list}}}}},')
+    lines.append("  },")
+    cursor = f'"{deep_cursor}"' if deep_cursor else "nil"
+    lines.append(f'  deep = {{token = "{deep["token"]}", skip = {deep_skip}, cursor = {cursor}}},')
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- wrk and pgbench
+
+
+def run_wrk(cfg: Config, label: str, url: str, scenario: str, connections: int, threads: int,
+            duration: str, extra_env: dict) -> dict:
+    env = dict(os.environ)
+    env.update(BENCH_THREADS=str(threads), BENCH_WRK_DIR=str(WRK_DIR), **extra_env)
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", duration, "--timeout", cfg.wrk_timeout,
+           "--latency", "-s", str(WRK_DIR / f"{scenario}.lua"), url]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    out_path = cfg.work_dir / f"wrk-{label}.txt"
+    out_path.write_text(" ".join(cmd) + "\n\n" + result.stdout + "\n--- stderr\n" + result.stderr)
+    line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if result.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({result.returncode}) for {label}: {result.stderr.strip()[:500]} "
+                           f"(output in {out_path})")
+    raw = json.loads(line[len("BENCH_JSON "):])
+    seconds = raw["duration_us"] / 1e6
+    socket = raw["socket_errors"]
+    errors = raw["non2xx"] + socket["connect"] + socket["read"] + socket["write"] + socket["timeout"]
+    lat = raw["latency_us"]
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 3),
+        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(lat["p50"] / 1000, 3),
+        "p90_ms": round(lat["p90"] / 1000, 3),
+        "p99_ms": round(lat["p99"] / 1000, 3),
+        "p999_ms": round(lat["p999"] / 1000, 3),
+        "mean_ms": round(lat["mean"] / 1000, 3),
+        "max_ms": round(lat["max"] / 1000, 3),
+        "errors": errors,
+        "non2xx": raw["non2xx"],
+        "socket_errors": socket,
+        "statuses": raw["statuses"],
+        "wrk_output": str(out_path),
+    }
+
+
+def pgbench_files(scenario: str) -> list[str]:
+    if scenario == "mix":
+        return [f"{PGBENCH_DIR / name}.sql@{weight}" for name, weight in MIX_WEIGHTS.items()]
+    return [str(PGBENCH_DIR / f"{scenario}.sql")]
+
+
+def run_pgbench(cfg: Config, db: str, scenario: str, variables: dict) -> dict:
+    cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(cfg.connections), "-j", str(cfg.threads),
+           "-T", str(cfg.duration_s)]
+    for key, value in variables.items():
+        cmd += ["-D", f"{key}={value}"]
+    for file in pgbench_files(scenario):
+        cmd += ["-f", file]
+    cmd.append(db_url(cfg.pg_url, db))
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    out_path = cfg.work_dir / f"pgbench-{scenario}.txt"
+    out_path.write_text(" ".join(cmd) + "\n\n" + result.stdout + "\n--- stderr\n" + result.stderr)
+    tps = re.search(r"^tps = ([\d.]+) \(without initial connection time\)", result.stdout, re.M)
+    if result.returncode != 0 or not tps:
+        raise RuntimeError(f"pgbench {scenario} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
+    latency = re.search(r"^latency average = ([\d.]+) ms", result.stdout, re.M)
+    failed = re.search(r"^number of failed transactions: (\d+)", result.stdout, re.M)
+    processed = re.search(r"^number of transactions actually processed: (\d+)", result.stdout, re.M)
+    return {
+        "tps": round(float(tps.group(1)), 1),
+        "latency_avg_ms": float(latency.group(1)) if latency else None,
+        "transactions": int(processed.group(1)) if processed else None,
+        "failed": int(failed.group(1)) if failed else 0,
+        "scripts": [Path(f.split("@")[0]).name + ("@" + f.split("@")[1] if "@" in f else "") for f in pgbench_files(scenario)],
+        "output": str(out_path),
+    }
+
+
+def pgbench_phase(cfg: Config) -> dict:
+    db = "bench_pgbench"
+    recreate_db(cfg, db)
+    migrate(cfg, db)
+    t0 = time.monotonic()
+    psql(cfg, db, file=PGBENCH_DIR / "seed.sql", variables={
+        "users": cfg.seed_users, "per_user": cfg.seed_chats_per_user, "deep_chats": cfg.deep_chats})
+    seed_seconds = time.monotonic() - t0
+    row = psql(cfg, db, (
+        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), id "
+        f"FROM chats WHERE user_id = md5('u' || {cfg.seed_users + 1})::uuid "
+        f"ORDER BY created_at DESC, id DESC OFFSET {cfg.deep_skip - 1} LIMIT 1"))
+    cursor_ts, cursor_id = row.split("|")
+    variables = {"users": cfg.seed_users, "per_user": cfg.seed_chats_per_user, "deep_skip": cfg.deep_skip,
+                 "cursor_ts": cursor_ts, "cursor_id": cursor_id}
+    log(f"pgbench database seeded in {seed_seconds:.1f}s")
+    results = {}
+    for scenario in cfg.scenarios:
+        vacuum_analyze(cfg, db)
+        results[scenario] = run_pgbench(cfg, db, scenario, variables)
+        log(f"pgbench {scenario:<17} {results[scenario]['tps']:>10.1f} tps  "
+            f"avg {results[scenario]['latency_avg_ms']} ms  failed {results[scenario]['failed']}")
+    return {"db": db, "variables": variables, "seed_seconds": round(seed_seconds, 2), "scenarios": results}
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def machine_info(cfg: Config) -> dict:
+    def first(cmd: list[str]) -> str | None:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            text = (out.stdout or out.stderr).strip()
+            return text.splitlines()[0] if text else None
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = read_meminfo("MemTotal")
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True)
+    try:
+        pg_version = psql(cfg, "postgres", "SHOW server_version")
+        pg_max_connections = int(psql(cfg, "postgres", "SHOW max_connections"))
+    except RuntimeError:
+        pg_version, pg_max_connections = None, None
+    binary = {"path": str(cfg.binary)}
+    if cfg.binary.exists():
+        stat = cfg.binary.stat()
+        binary["mtime"] = dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat()
+        binary["version"] = first([str(cfg.binary), "--version"])
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "memory_mb": mb(mem_kb),
+        "kernel": platform.release(),
+        "postgresql": pg_version,
+        "postgresql_max_connections": pg_max_connections,
+        "git_commit": first(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
+        "git_dirty_files": len([l for l in dirty.stdout.splitlines() if l.strip()]) if dirty.returncode == 0 else None,
+        "chat_api_binary": binary,
+        "wrk": first(["wrk", "-v"]),
+        "pgbench": first(["pgbench", "--version"]),
+        "python": platform.python_version(),
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def read_meminfo(field: str) -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+# --------------------------------------------------------------------------- compare mode
+
+
+def compare(cfg: Config, report: dict) -> None:
+    report["kind"] = "compare"
+    servers: list[Server] = []
+    dbs = ["bench_chat"] + ([] if cfg.skip_peer else ["bench_peer"])
+    report["databases"] = dbs + ([] if cfg.skip_pgbench else ["bench_pgbench"])
+    max_conn = report["machine"].get("postgresql_max_connections")
+    wanted = cfg.chat_api_pool + (0 if cfg.skip_peer else cfg.peer_workers * int(cfg.peer_pool or 10))
+    if max_conn and max(wanted, cfg.connections) + 5 > max_conn:
+        log(f"warning: PostgreSQL max_connections is {max_conn}; this run may hold {wanted} server "
+            f"connections at once and pgbench opens {cfg.connections}")
+    try:
+        for db in dbs:
+            recreate_db(cfg, db)
+        chat = start_chat_api(cfg, "bench_chat")
+        servers.append(chat)
+        peer = None
+        if not cfg.skip_peer:
+            peer = start_peer(cfg, "bench_peer")
+            servers.append(peer)
+        chat.wait_ready(cfg.start_timeout)
+        log(f"chat-api ready on :{cfg.chat_port} (pid {chat.pid}, pool {cfg.chat_api_pool})")
+        if peer:
+            peer.wait_ready(cfg.peer_start_timeout)
+            log(f"peer ready on :{cfg.peer_port} (pid {peer.pid}, {cfg.peer_workers} workers)")
+
+        # Seeding: the same shape on both servers, through the API, concurrently.
+        users = []
+        for _ in range(cfg.seed_users):
+            sub = str(uuid.uuid4())
+            users.append({"id": sub, "token": mint_token(sub)})
+        deep_sub = str(uuid.uuid4())
+        deep = {"id": deep_sub, "token": mint_token(deep_sub)}
+        apis = {s.name: Api(s.port) for s in servers}
+        log(f"seeding {cfg.seed_users} users x {cfg.seed_chats_per_user} chats + 1 deep user x {cfg.deep_chats} "
+            f"through POST /chat/ on {', '.join(apis)}")
+        seed_rss = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            futures = {s.name: pool.submit(seed_server, apis[s.name], s.name, users, deep, cfg.seed_chats_per_user,
+                                           cfg.deep_chats, cfg.seed_workers) for s in servers}
+            seeds = {name: f.result() for name, f in futures.items()}
+        seed_rss["chat-api"] = mb(read_status_kb(chat.pid, "VmHWM"))
+        report["seed"] = {"users": cfg.seed_users, "chats_per_user": cfg.seed_chats_per_user,
+                          "deep_chats": cfg.deep_chats, "deep_skip": cfg.deep_skip,
+                          "seconds": {n: s["seconds"] for n, s in seeds.items()},
+                          "chat_api_vm_hwm_mb_after_seed": seed_rss["chat-api"]}
+
+        # The deep user's cursor at depth DEEP_SKIP (chat-api only), checked against skip mode.
+        cursor, walk_requests = walk_cursor(apis["chat-api"], deep["token"], cfg.deep_skip)
+        by_cursor = page_ids(apis["chat-api"], deep["token"], f"/chat/?limit=10&cursor={cursor}")
+        by_skip = page_ids(apis["chat-api"], deep["token"], f"/chat/?skip={cfg.deep_skip}&limit=10")
+        if by_cursor != by_skip or len(by_cursor) != 10:
+            raise RuntimeError("the deep cursor page differs from the skip page: "
+                               f"{by_cursor[:2]}… vs {by_skip[:2]}…")
+        report["seed"]["deep_cursor"] = {"cursor": cursor, "walk_requests": walk_requests,
+                                         "matches_skip_page": True}
+        log(f"deep cursor found by walking {walk_requests} pages of 100; its page equals skip={cfg.deep_skip}")
+        if peer:
+            peer_page = page_ids(apis["peer"], deep["token"], f"/chat/?skip={cfg.deep_skip}&limit=10")
+            if len(peer_page) != 10:
+                raise RuntimeError(f"peer: the skip={cfg.deep_skip} page has {len(peer_page)} items")
+
+        data_files = {}
+        for server in servers:
+            path = cfg.work_dir / f"data-{server.name}.lua"
+            write_lua_data(path, users, seeds[server.name]["ids"], deep, cfg.deep_skip,
+                           cursor if server.name == "chat-api" else None)
+            data_files[server.name] = path
+
+        # Warm-up, not measured: the servers' pools grow to the load's size (a
+        # new PostgreSQL connection costs a request tens of milliseconds), the
+        # caches fill. Read-only, so the data stay as seeded.
+        if cfg.warmup_s:
+            for server in servers:
+                for scenario in ("get", "list"):
+                    run_wrk(cfg, f"{server.name}-warmup-{scenario}", f"http://127.0.0.1:{server.port}", scenario,
+                            cfg.connections, cfg.threads, cfg.warmup, {"BENCH_DATA": str(data_files[server.name])})
+            log(f"warmed up ({cfg.warmup} of get and {cfg.warmup} of list on each server, not measured)")
+
+        # The scenarios, each server in turn, VACUUM ANALYZE before each run.
+        scenarios = report.setdefault("scenarios", {})
+        for scenario in cfg.scenarios:
+            entry = scenarios.setdefault(scenario, {})
+            for server in servers:
+                if server.name == "peer" and scenario in PEER_HAS_NO:
+                    entry["peer"] = {"skipped": PEER_HAS_NO[scenario]}
+                    continue
+                if not server.alive():
+                    server.died_during_run = True
+                    entry[server.name] = {"skipped": f"{server.name} is not running (exit {server.proc.returncode})"}
+                    continue
+                vacuum_analyze(cfg, server.db)
+                before = scrape_metrics(server) if server.name == "chat-api" else {}
+                load = Path("/proc/loadavg").read_text().split()[0]
+                sampler = Sampler(server)
+                sampler.start()
+                try:
+                    result = run_wrk(cfg, f"{server.name}-{scenario}", f"http://127.0.0.1:{server.port}", scenario,
+                                     cfg.connections, cfg.threads, cfg.duration,
+                                     {"BENCH_DATA": str(data_files[server.name])})
+                finally:
+                    usage = sampler.stop()
+                result.update(usage)
+                result["loadavg_before"] = float(load)
+                if before:
+                    after = scrape_metrics(server)
+                    # Cross-check of the pgbench scripts: statements per request
+                    # (BEGIN/COMMIT not counted) and the pool's size afterwards.
+                    # Requests cut off when wrk stops are counted here, not by wrk.
+                    done = max(result["requests"], 1)
+                    result["db"] = {
+                        "statements_per_request": round((after.get("db_statements_total", 0)
+                                                         - before.get("db_statements_total", 0)) / done, 3),
+                        "transactions_per_request": round((after.get("db_transactions_total", 0)
+                                                           - before.get("db_transactions_total", 0)) / done, 3),
+                        "pool_open_after": after.get("pool_idle", 0) + after.get("pool_in_use", 0),
+                        "pool_max": after.get("pool_max"),
+                    }
+                if not server.alive():
+                    server.died_during_run = True
+                    result["server_died"] = True
+                    log(f"!! {server.name} died during {scenario} (exit {server.proc.returncode}); "
+                        f"log: {server.log_path}")
+                entry[server.name] = result
+                log(f"{scenario:<17} {server.name:<9} {result['rps']:>10.1f} req/s  p50 {result['p50_ms']:.2f} ms  "
+                    f"p99 {result['p99_ms']:.2f} ms  errors {result['errors']}  "
+                    f"RSS {result['peak_rss_mb']} MB  cpu {result['cpu_cores']} cores")
+    finally:
+        for server in servers:
+            server.stop()
+        report["server_logs"] = {s.name: log_summary(s) for s in servers}
+
+    # pgbench after the servers are gone: their pools would otherwise hold
+    # connections that pgbench's clients need (and compete for the CPU).
+    if not cfg.skip_pgbench:
+        report["pgbench"] = pgbench_phase(cfg)
+        for scenario, result in report["pgbench"]["scenarios"].items():
+            report["scenarios"].setdefault(scenario, {})["pgbench"] = result
+
+
+def evaluate(cfg: Config, report: dict) -> list[dict]:
+    checks: list[dict] = []
+
+    def check(name: str, value, target: str, ok: bool | None, scenario: str | None = None) -> None:
+        checks.append({"scenario": scenario, "check": name, "value": value, "target": target,
+                       "result": "n/a" if ok is None else ("PASS" if ok else "FAIL")})
+
+    for scenario, entry in report.get("scenarios", {}).items():
+        chat, peer, pg = entry.get("chat-api", {}), entry.get("peer", {}), entry.get("pgbench", {})
+        ratios = entry.setdefault("ratios", {})
+        have_chat, have_peer = "rps" in chat, "rps" in peer
+        if have_chat and have_peer:
+            # Rounded for display only after more digits than any target has.
+            ratios["rps_chat_over_peer"] = round(chat["rps"] / peer["rps"], 4) if peer["rps"] else None
+            ratios["p99_chat_over_peer"] = round(chat["p99_ms"] / peer["p99_ms"], 4) if peer["p99_ms"] else None
+        if have_chat and pg.get("tps"):
+            ratios["rps_chat_over_pgbench"] = round(chat["rps"] / pg["tps"], 4)
+        if scenario in RPS_VS_PEER:
+            value = ratios.get("rps_chat_over_peer")
+            check("req/s chat-api / peer", value, f">= {RPS_VS_PEER[scenario]:g}",
+                  None if value is None else value >= RPS_VS_PEER[scenario], scenario)
+        if have_chat and not cfg.skip_peer and scenario not in PEER_HAS_NO:
+            value = ratios.get("p99_chat_over_peer")
+            check("p99 chat-api / peer", value, f"<= {P99_VS_PEER_MAX:g}",
+                  None if value is None else value <= P99_VS_PEER_MAX, scenario)
+        if scenario in VS_PGBENCH:
+            value = ratios.get("rps_chat_over_pgbench")
+            check("req/s chat-api / pgbench tps", value, f">= {VS_PGBENCH[scenario]:g}",
+                  None if value is None else value >= VS_PGBENCH[scenario], scenario)
+        if have_chat:
+            check("chat-api errors", chat["errors"], "== 0", chat["errors"] == 0, scenario)
+            check("chat-api peak RSS MB", chat["peak_rss_mb"], f"<= {RSS_LIMIT_MB:g}",
+                  None if chat["peak_rss_mb"] is None else chat["peak_rss_mb"] <= RSS_LIMIT_MB, scenario)
+        elif "chat-api" in entry:
+            check("chat-api ran", entry["chat-api"].get("skipped"), "ran", False, scenario)
+    logs = report.get("server_logs", {}).get("chat-api")
+    if logs:
+        check("chat-api exited cleanly (exit 0, never died)", logs["exit_code"], "== 0",
+              logs["exit_code"] == 0 and not logs["died_during_run"])
+    return checks
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def fmt(value, spec: str = ".1f", none: str = "-") -> str:
+    if value is None:
+        return none
+    if isinstance(value, str):
+        return value
+    return format(value, spec)
+
+
+def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
+    peer_desc = "no peer" if cfg.skip_peer else f"peer: {cfg.peer_workers} workers x pool {cfg.peer_pool or 10}"
+    print()
+    print(f"chat-api benchmark  {report['started_at']}  {cfg.connections} connections, {cfg.threads} wrk threads, "
+          f"{cfg.duration} per scenario, chat-api pool {cfg.chat_api_pool}, {peer_desc}")
+    m = report["machine"]
+    print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_mb']} MB, PostgreSQL {m['postgresql']}, "
+          f"commit {str(m['git_commit'])[:12]}{' (dirty)' if m.get('git_dirty_files') else ''}")
+    print()
+    header = f"{'scenario':<18}{'server':<10}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'RSS MB':>9}{'cpu':>6}"
+    print(header)
+    print("-" * len(header))
+    for scenario, entry in report.get("scenarios", {}).items():
+        first = True
+        for name in ("chat-api", "peer", "pgbench"):
+            if name not in entry:
+                continue
+            r = entry[name]
+            label = scenario if first else ""
+            first = False
+            if name == "pgbench":
+                print(f"{label:<18}{'pgbench':<10}{fmt(r['tps']):>11}{'':>10}{'':>10}{r['failed']:>8}"
+                      f"   (tps; avg latency {r['latency_avg_ms']} ms)")
+            elif "skipped" in r:
+                print(f"{label:<18}{name:<10}{'n/a':>11}   ({r['skipped']})")
+            else:
+                print(f"{label:<18}{name:<10}{fmt(r['rps']):>11}{fmt(r['p50_ms'], '.2f'):>10}"
+                      f"{fmt(r['p99_ms'], '.2f'):>10}{r['errors']:>8}{fmt(r['peak_rss_mb']):>9}"
+                      f"{fmt(r.get('cpu_cores'), '.2f'):>6}")
+    print()
+    print(f"{'scenario':<18}{'req/s chat/peer':>22}{'p99 chat/peer':>22}{'chat/pgbench':>22}")
+    print("-" * 84)
+    for scenario, entry in report.get("scenarios", {}).items():
+        ratios = entry.get("ratios", {})
+
+        def cell(key: str, check_name: str) -> str:
+            value = ratios.get(key)
+            found = next((c for c in checks if c["scenario"] == scenario and c["check"] == check_name), None)
+            if value is None:
+                if scenario in PEER_HAS_NO and key != "rps_chat_over_pgbench":
+                    return "n/a (no cursor)"
+                return "n/a"
+            text = f"{value:.3g}" if key == "p99_chat_over_peer" else f"{value:.3g}"
+            if found:
+                text += f" {found['target'].replace(' ', '')} {found['result']}"
+            return text
+
+        print(f"{scenario:<18}{cell('rps_chat_over_peer', 'req/s chat-api / peer'):>22}"
+              f"{cell('p99_chat_over_peer', 'p99 chat-api / peer'):>22}"
+              f"{cell('rps_chat_over_pgbench', 'req/s chat-api / pgbench tps'):>22}")
+    print()
+    errors = [c for c in checks if c["check"] == "chat-api errors"]
+    rss = [c for c in checks if c["check"] == "chat-api peak RSS MB"]
+    if errors:
+        bad = ", ".join(f"{c['scenario']}={c['value']}" for c in errors if c["result"] == "FAIL")
+        print(f"chat-api errors: {bad or 'none'}  {'FAIL' if bad else 'PASS'}")
+    if rss:
+        peak = max((c["value"] for c in rss if c["value"] is not None), default=None)
+        print(f"chat-api peak RSS: {peak} MB (target <= {RSS_LIMIT_MB:g})  "
+              f"{'PASS' if all(c['result'] == 'PASS' for c in rss) else 'FAIL'}")
+    for name, logs in report.get("server_logs", {}).items():
+        interesting = {k: v for k, v in logs["lines_by_level"].items() if k not in {"INFO", "OTHER"}}
+        print(f"{name} log: {interesting or 'no warnings or errors'}; exit {logs['exit_code']}"
+              f"{'; DIED DURING THE RUN' if logs['died_during_run'] else ''}  ({logs['path']})")
+    for name in ("chat-api", "peer"):
+        for scenario, entry in report.get("scenarios", {}).items():
+            r = entry.get(name, {})
+            if r.get("errors"):
+                print(f"  {name} {scenario}: statuses {r['statuses']}, socket errors {r['socket_errors']}")
+    passed = sum(c["result"] == "PASS" for c in checks)
+    failed = sum(c["result"] == "FAIL" for c in checks)
+    print(f"\nverdict: {passed} PASS, {failed} FAIL, {sum(c['result'] == 'n/a' for c in checks)} n/a")
+
+
+# --------------------------------------------------------------------------- scale mode
+
+
+def scale(cfg: Config, report: dict) -> None:
+    report["kind"] = "scale"
+    db = "bench_scale"
+    report["databases"] = [db]
+    big, small = str(uuid.uuid4()), str(uuid.uuid4())
+    recreate_db(cfg, db)
+    migrate(cfg, db)
+    log(f"seeding {cfg.scale_chats} chats for one user and {cfg.scale_small_chats} for another, in SQL")
+    t0 = time.monotonic()
+    psql(cfg, db, file=HERE / "scale" / "seed.sql", variables={
+        "big_user": big, "small_user": small, "big_n": cfg.scale_chats, "small_n": cfg.scale_small_chats})
+    seed_seconds = time.monotonic() - t0
+    t0 = time.monotonic()
+    vacuum_analyze(cfg, db)
+    vacuum_seconds = time.monotonic() - t0
+    counts = psql(cfg, db, f"SELECT chat_count FROM users WHERE id IN ('{big}', '{small}') ORDER BY chat_count DESC")
+    log(f"seeded in {seed_seconds:.1f}s, VACUUM ANALYZE {vacuum_seconds:.1f}s; chat_count: {counts.split()}")
+
+    def position(user: str, depth: int) -> tuple[str, str]:
+        """(cursor naming item `depth`, id of item depth + 1), from SQL."""
+        rows = psql(cfg, db, (
+            "SELECT (extract(epoch FROM created_at) * 1000000)::bigint, id FROM chats "
+            f"WHERE user_id = '{user}' ORDER BY created_at DESC, id DESC OFFSET {depth - 1} LIMIT 2")).splitlines()
+        micros, chat_id = rows[0].split("|")
+        return chat_api_cursor(int(micros), chat_id), rows[1].split("|")[1]
+
+    big_cursor, big_next = position(big, cfg.scale_depth)
+    small_depth = cfg.scale_small_chats // 2
+    small_cursor, small_next = position(small, small_depth)
+
+    server = start_chat_api(cfg, db)
+    tokens = {big: mint_token(big), small: mint_token(small)}
+    try:
+        server.wait_ready(cfg.start_timeout)
+        api = Api(server.port)
+        for user, cursor, expected in ((big, big_cursor, big_next), (small, small_cursor, small_next)):
+            got = page_ids(api, tokens[user], f"/chat/?limit=10&cursor={cursor}")
+            if not got or got[0] != expected:
+                raise RuntimeError(f"the computed cursor does not lead where SQL says: {got[:1]} vs {expected}")
+        log("computed cursors checked against the API")
+        runs = [
+            ("small_first", small, "/chat/?limit=10",
+             f"first page, user with {cfg.scale_small_chats} chats (the baseline)"),
+            ("big_first", big, "/chat/?limit=10", f"first page, user with {cfg.scale_chats} chats"),
+            ("big_cursor_deep", big, f"/chat/?limit=10&cursor={big_cursor}",
+             f"cursor page {cfg.scale_depth} items deep, user with {cfg.scale_chats} chats"),
+            ("small_cursor_mid", small, f"/chat/?limit=10&cursor={small_cursor}",
+             f"cursor page {small_depth} items deep, user with {cfg.scale_small_chats} chats"),
+            ("big_skip_deep", big, f"/chat/?skip={cfg.scale_depth}&limit=10",
+             f"skip={cfg.scale_depth}, user with {cfg.scale_chats} chats (what deep skip costs)"),
+        ]
+        if cfg.warmup_s:  # not measured: lets the pool grow to the load's size first
+            run_wrk(cfg, "scale-warmup", f"http://127.0.0.1:{server.port}", "static", cfg.scale_connections,
+                    cfg.scale_threads, cfg.warmup, {"BENCH_PATH": runs[0][2], "BENCH_TOKEN": tokens[runs[0][1]]})
+        results = report.setdefault("scenarios", {})
+        for name, user, path, description in runs:
+            sampler = Sampler(server)
+            sampler.start()
+            try:
+                result = run_wrk(cfg, f"scale-{name}", f"http://127.0.0.1:{server.port}", "static",
+                                 cfg.scale_connections, cfg.scale_threads, cfg.scale_duration,
+                                 {"BENCH_PATH": path, "BENCH_TOKEN": tokens[user]})
+            finally:
+                result_usage = sampler.stop()
+            result.update(result_usage)
+            result["description"] = description
+            result["path"] = path
+            results[name] = result
+            log(f"{name:<17} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
+                f"  errors {result['errors']}")
+            if not server.alive():
+                server.died_during_run = True
+                raise RuntimeError(f"chat-api died during {name}; log: {server.log_path}")
+    finally:
+        server.stop()
+        report["server_logs"] = {"chat-api": log_summary(server)}
+    report["seed"] = {"big_user": big, "small_user": small, "big_chats": cfg.scale_chats,
+                      "small_chats": cfg.scale_small_chats, "depth": cfg.scale_depth,
+                      "seed_seconds": round(seed_seconds, 2), "vacuum_analyze_seconds": round(vacuum_seconds, 2),
+                      "method": "generate_series in one transaction, user triggers disabled, chat_count set "
+                                "explicitly, triggers re-enabled (bench/scale/seed.sql)"}
+
+
+def evaluate_scale(cfg: Config, report: dict) -> list[dict]:
+    checks = []
+    results = report.get("scenarios", {})
+    base = results.get("small_first")
+    for name, result in results.items():
+        if base and name != "small_first":
+            result["p50_ratio"] = round(result["p50_ms"] / base["p50_ms"], 2) if base["p50_ms"] else None
+            result["p99_ratio"] = round(result["p99_ms"] / base["p99_ms"], 2) if base["p99_ms"] else None
+        if name in {"big_first", "big_cursor_deep"} and base:
+            value = result[f"{cfg.scale_metric}_ratio"]
+            checks.append({"scenario": name, "check": f"{cfg.scale_metric} / small user's first page", "value": value,
+                           "target": "<= 2", "result": "PASS" if value is not None and value <= 2 else "FAIL"})
+        checks.append({"scenario": name, "check": "errors", "value": result["errors"], "target": "== 0",
+                       "result": "PASS" if result["errors"] == 0 else "FAIL"})
+    return checks
+
+
+def print_scale(cfg: Config, report: dict, checks: list[dict]) -> None:
+    seed = report.get("seed", {})
+    print()
+    print(f"chat-api scale check  {report['started_at']}  {cfg.scale_connections} connections, "
+          f"{cfg.scale_threads} wrk threads, {cfg.scale_duration} per run, pool {cfg.chat_api_pool}")
+    print(f"seed: {seed.get('big_chats')} + {seed.get('small_chats')} chats in {seed.get('seed_seconds')} s (SQL)")
+    print()
+    header = (f"{'run':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p50 x':>8}{'p99 x':>8}{'errors':>8}"
+              f"{'RSS MB':>8}  what")
+    print(header)
+    print("-" * (len(header) + 40))
+    for name, r in report.get("scenarios", {}).items():
+        print(f"{name:<18}{r['rps']:>10.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{fmt(r.get('p50_ratio'), '.2f'):>8}"
+              f"{fmt(r.get('p99_ratio'), '.2f'):>8}{r['errors']:>8}{fmt(r['peak_rss_mb']):>8}  {r['description']}")
+    print(f"\n(ratios are against small_first; the 2x rule is judged on {cfg.scale_metric}; "
+          "big_skip_deep and small_cursor_mid are for information)")
+    for c in checks:
+        if c["check"] != "errors":
+            print(f"  {c['scenario']:<17} {c['check']}: {c['value']}  (target {c['target']})  {c['result']}")
+    bad = ", ".join(f"{c['scenario']}={c['value']}" for c in checks if c["check"] == "errors" and c["result"] == "FAIL")
+    print(f"  errors: {bad or 'none'}")
+    passed = sum(c["result"] == "PASS" for c in checks)
+    failed = sum(c["result"] == "FAIL" for c in checks)
+    print(f"\nverdict: {passed} PASS, {failed} FAIL")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    mode = sys.argv[1] if len(sys.argv) > 1 else "compare"
+    if mode not in {"compare", "scale"}:
+        sys.exit("usage: bench.py [compare|scale]")
+    cfg = Config()
+    cfg.work_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.binary.exists():
+        sys.exit(f"bench: {cfg.binary} not found (build it, or unset SKIP_BUILD)")
+    if mode == "compare" and not cfg.skip_peer and not (cfg.peer_dir / "run.sh").exists():
+        sys.exit(f"bench: the peer is not at {cfg.peer_dir} (set PEER_DIR, or SKIP_PEER=1)")
+
+    # SIGTERM (e.g. from run.sh's trap or a CI timeout) unwinds like Ctrl-C so
+    # that the finally blocks stop the servers.
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    started = dt.datetime.now(dt.timezone.utc)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    report: dict = {"started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "machine": machine_info(cfg),
+                    "config": cfg.public() if mode == "compare" else cfg.scale_public(),
+                    "work_dir": str(cfg.work_dir)}
+    log(f"work dir (logs, wrk and pgbench output): {cfg.work_dir}")
+    error = None
+    try:
+        if mode == "compare":
+            compare(cfg, report)
+        else:
+            scale(cfg, report)
+    except (Exception, KeyboardInterrupt) as exc:  # still write what was measured
+        error = exc
+        report["error"] = ("interrupted (Ctrl-C or SIGTERM)" if isinstance(exc, KeyboardInterrupt)
+                           else f"{type(exc).__name__}: {exc}")
+    finally:
+        if not cfg.keep_dbs:
+            for db in report.get("databases", []):
+                drop_db(cfg, db)
+
+    checks = evaluate(cfg, report) if mode == "compare" else evaluate_scale(cfg, report)
+    report["checks"] = checks
+    report["passed"] = sum(c["result"] == "PASS" for c in checks)
+    report["failed"] = sum(c["result"] == "FAIL" for c in checks)
+    report["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    report["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    cfg.results_dir.mkdir(parents=True, exist_ok=True)
+    out = cfg.results_dir / (f"{stamp}.json" if mode == "compare" else f"scale-{stamp}.json")
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+    if mode == "compare":
+        print_compare(cfg, report, checks)
+    else:
+        print_scale(cfg, report, checks)
+    print(f"results: {out}")
+    if error is not None:
+        print(f"\nbench: the run stopped early: {report['error']}", file=sys.stderr)
+        return 130 if isinstance(error, KeyboardInterrupt) else 1
+    if cfg.strict and report["failed"]:
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
