@@ -94,6 +94,11 @@ impl Application {
         if !schema_ready {
             tokio::spawn(migrate_in_background(state.clone()));
         }
+        if config.database.min_connections > 0 {
+            let database = state.database.clone();
+            let connections = config.database.min_connections;
+            tokio::spawn(async move { database.warm_up(connections).await });
+        }
 
         let listener =
             TcpListener::bind(config.bind_address).map_err(|source| StartupError::Bind {

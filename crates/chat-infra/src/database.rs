@@ -14,6 +14,7 @@ use sea_orm::{
 };
 
 use crate::error::{TimedOut, repository_error};
+use crate::session::{self, PgPool, Session};
 
 /// How to reach the database and how big the pool is.
 #[derive(Clone, Debug)]
@@ -74,8 +75,8 @@ pub fn redact_url(url: &str) -> String {
 /// asserted in tests with these, and `/metrics` exports them.
 #[derive(Debug, Default)]
 pub struct QueryStats {
-    statements: AtomicU64,
-    transactions: AtomicU64,
+    pub(crate) statements: AtomicU64,
+    pub(crate) transactions: AtomicU64,
 }
 
 impl QueryStats {
@@ -101,10 +102,15 @@ pub struct PoolStatus {
     pub max: u32,
 }
 
-/// A handle on the pool; cheap to clone.
+/// A handle on the pools; cheap to clone.
+///
+/// On PostgreSQL, repository calls use a pool of our own (see `session.rs`);
+/// SeaORM's pool (two connections) serves migrations and ad-hoc statements. On
+/// SQLite, SeaORM's pool serves everything.
 #[derive(Clone, Debug)]
 pub struct Database {
     connection: DatabaseConnection,
+    postgres: Option<PgPool>,
     stats: Arc<QueryStats>,
     query_timeout: Duration,
     max_connections: u32,
@@ -126,10 +132,25 @@ impl Database {
     /// Builds the pool without connecting: the service starts, and answers
     /// 503, while the database is down, and recovers by itself when it returns.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, ConnectError> {
+        let invalid = || ConnectError {
+            url: redact_url(&config.url),
+        };
+        let postgres = if config.url.starts_with("postgres") {
+            Some(session::pg_pool(config).ok_or_else(invalid)?)
+        } else {
+            None
+        };
+        // With our PostgreSQL pool in front, SeaORM's needs only a couple of
+        // connections (migrations, ad-hoc statements).
+        let seaorm_connections = if postgres.is_some() {
+            2
+        } else {
+            config.max_connections
+        };
         let mut options = ConnectOptions::new(config.url.clone());
         options
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
+            .max_connections(seaorm_connections)
+            .min_connections(config.min_connections.min(seaorm_connections))
             .acquire_timeout(config.acquire_timeout)
             .connect_timeout(config.acquire_timeout)
             .idle_timeout(Duration::from_secs(600))
@@ -147,12 +168,9 @@ impl Database {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             });
-        let mut connection =
-            sea_orm::Database::connect(options)
-                .await
-                .map_err(|_| ConnectError {
-                    url: redact_url(&config.url),
-                })?;
+        let mut connection = sea_orm::Database::connect(options)
+            .await
+            .map_err(|_| invalid())?;
         let stats = Arc::new(QueryStats::default());
         let counter = Arc::clone(&stats);
         connection.set_metric_callback(move |_| {
@@ -160,13 +178,15 @@ impl Database {
         });
         Ok(Self {
             connection,
+            postgres,
             stats,
             query_timeout: config.query_timeout,
             max_connections: config.max_connections,
         })
     }
 
-    /// The SeaORM connection (pool).
+    /// SeaORM's connection pool, for migrations and ad-hoc statements (the
+    /// repository goes through sessions).
     pub fn connection(&self) -> &DatabaseConnection {
         &self.connection
     }
@@ -183,6 +203,14 @@ impl Database {
 
     /// Open and idle connections.
     pub fn pool_status(&self) -> PoolStatus {
+        if let Some(pool) = &self.postgres {
+            let status = pool.status();
+            return PoolStatus {
+                size: u32::try_from(status.size).unwrap_or(u32::MAX),
+                idle: u32::try_from(status.available).unwrap_or(u32::MAX),
+                max: self.max_connections,
+            };
+        }
         let (size, idle) = match self.backend() {
             DatabaseBackend::Postgres => {
                 let pool = self.connection.get_postgres_connection_pool();
@@ -203,10 +231,22 @@ impl Database {
 
     /// Whether the database answers a trivial query within `within`.
     pub async fn ping(&self, within: Duration) -> Result<(), RepositoryError> {
-        match tokio::time::timeout(within, self.connection.ping()).await {
-            Ok(result) => result.map_err(repository_error),
+        let probe = async { self.session().await?.ping().await };
+        match tokio::time::timeout(within, probe).await {
+            Ok(result) => result,
             Err(_) => Err(RepositoryError::Unavailable(Box::new(TimedOut(within)))),
         }
+    }
+
+    /// Opens up to `connections` connections ahead of traffic, so the first
+    /// requests do not pay for connection set-up. Failures are ignored: the
+    /// pool opens connections on demand anyway.
+    pub async fn warm_up(&self, connections: u32) {
+        let Some(pool) = &self.postgres else { return };
+        let checkouts = (0..connections).map(|_| session::checkout(pool));
+        let opened = futures_util::future::join_all(checkouts).await;
+        let ready = opened.iter().filter(|result| result.is_ok()).count();
+        tracing::debug!(ready, "database pool warmed up");
     }
 
     /// Applies pending migrations. On PostgreSQL they run in one transaction
@@ -232,12 +272,35 @@ impl Database {
 
     /// Closes every connection; later calls fail as unavailable.
     pub async fn close(&self) {
+        if let Some(pool) = &self.postgres {
+            pool.close();
+        }
         if let Err(error) = self.connection.close_by_ref().await {
             tracing::warn!(%error, "closing the database pool failed");
         }
     }
 
-    /// Begins a transaction, counted in [`QueryStats::transactions`].
+    /// A connection for one repository call.
+    pub(crate) async fn session(&self) -> Result<Session, RepositoryError> {
+        match &self.postgres {
+            Some(pool) => Ok(Session::Postgres {
+                conn: tokio::sync::Mutex::new(session::checkout(pool).await?),
+                stats: Arc::clone(&self.stats),
+            }),
+            None => Ok(Session::Pool(self.connection.clone())),
+        }
+    }
+
+    /// A transaction for one repository call, counted in [`QueryStats::transactions`].
+    pub(crate) async fn transaction(&self) -> Result<Session, RepositoryError> {
+        let session = self.session().await?;
+        if !matches!(session, Session::Postgres { .. }) {
+            self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+        }
+        session.begin().await
+    }
+
+    /// Begins a SeaORM transaction on the admin pool, counted in [`QueryStats::transactions`].
     pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, RepositoryError> {
         self.stats.transactions.fetch_add(1, Ordering::Relaxed);
         self.connection.begin().await.map_err(repository_error)

@@ -14,6 +14,7 @@ pub mod entities;
 mod error;
 mod mapping;
 mod repository;
+mod session;
 
 pub use database::{ConnectError, Database, DatabaseConfig, PoolStatus, QueryStats, redact_url};
 pub use repository::SeaOrmRepository;

@@ -17,6 +17,7 @@ use crate::database::Database;
 use crate::entities::{chats, kmeans_data, users};
 use crate::error::repository_error;
 use crate::mapping::{centroids_column, chat_from_row, chat_to_row, k_column, kmeans_from_row};
+use crate::session::Session;
 
 /// Chats and k-means results in PostgreSQL or SQLite.
 #[derive(Clone, Debug)]
@@ -36,12 +37,12 @@ impl SeaOrmRepository {
     }
 
     /// The owner's number of chats (0 before their first write).
-    async fn total(&self, owner: UserId) -> Result<i64, RepositoryError> {
+    async fn total(session: &Session, owner: UserId) -> Result<i64, RepositoryError> {
         Ok(users::Entity::find_by_id(*owner.as_uuid())
             .select_only()
             .column(users::Column::ChatCount)
             .into_tuple::<i64>()
-            .one(self.db.connection())
+            .one(session)
             .await
             .map_err(repository_error)?
             .unwrap_or(0))
@@ -51,7 +52,7 @@ impl SeaOrmRepository {
     /// another user's), or was its version stale? Only asked on that path, so
     /// the successful write stays one statement.
     async fn missing_or_stale(
-        &self,
+        session: &Session,
         owner: UserId,
         id: ChatId,
         expected: &ExpectedVersion,
@@ -64,7 +65,7 @@ impl SeaOrmRepository {
             .select_only()
             .column(chats::Column::Id)
             .into_tuple::<uuid::Uuid>()
-            .one(self.db.connection())
+            .one(session)
             .await;
         match exists {
             Ok(Some(_)) => RepositoryError::VersionMismatch,
@@ -117,7 +118,7 @@ impl ChatRepository for SeaOrmRepository {
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
         self.db
             .bounded(async {
-                let transaction = self.db.begin().await?;
+                let transaction = self.db.transaction().await?;
                 // First write of this user: provision the row. ON CONFLICT DO
                 // NOTHING makes concurrent first writes race-free.
                 users::Entity::insert(users::ActiveModel {
@@ -133,7 +134,7 @@ impl ChatRepository for SeaOrmRepository {
                     .exec_without_returning(&transaction)
                     .await
                     .map_err(repository_error)?;
-                transaction.commit().await.map_err(repository_error)
+                transaction.commit().await
             })
             .await
     }
@@ -141,9 +142,10 @@ impl ChatRepository for SeaOrmRepository {
     async fn find(&self, owner: UserId, id: ChatId) -> Result<Option<Chat>, RepositoryError> {
         self.db
             .bounded(async {
+                let session = self.db.session().await?;
                 chats::Entity::find_by_id(*id.as_uuid())
                     .filter(chats::Column::UserId.eq(*owner.as_uuid()))
-                    .one(self.db.connection())
+                    .one(&session)
                     .await
                     .map_err(repository_error)?
                     .map(chat_from_row)
@@ -155,6 +157,7 @@ impl ChatRepository for SeaOrmRepository {
     async fn list(&self, owner: UserId, page: PageRequest) -> Result<Page<Chat>, RepositoryError> {
         self.db
             .bounded(async {
+                let session = self.db.session().await?;
                 let limit = u64::from(page.limit.get());
                 // One row more than the page tells whether another page follows.
                 let mut query = chats::Entity::find()
@@ -186,14 +189,14 @@ impl ChatRepository for SeaOrmRepository {
                 let listed = query
                     .expr_as(Expr::SubQuery(None, Box::new(total.into())), "total")
                     .into_model::<ListedChat>()
-                    .all(self.db.connection())
+                    .all(&session)
                     .await
                     .map_err(repository_error)?;
                 let has_more = listed.len() as u64 > limit;
                 let total = match listed.first() {
                     Some(first) => first.total.unwrap_or(0),
                     // An empty page carries no total: ask for it (past the end, or no chats).
-                    None => self.total(owner).await?,
+                    None => Self::total(&session, owner).await?,
                 };
                 let rows = listed
                     .into_iter()
@@ -245,15 +248,16 @@ impl ChatRepository for SeaOrmRepository {
                 if let Some(condition) = version_condition(expected) {
                     update = update.filter(condition);
                 }
+                let session = self.db.session().await?;
                 let row = update
-                    .exec_with_returning(self.db.connection())
+                    .exec_with_returning(&session)
                     .await
                     .map_err(repository_error)?
                     .into_iter()
                     .next();
                 match row {
                     Some(row) => chat_from_row(row),
-                    None => Err(self.missing_or_stale(owner, id, expected).await),
+                    None => Err(Self::missing_or_stale(&session, owner, id, expected).await),
                 }
             })
             .await
@@ -273,13 +277,14 @@ impl ChatRepository for SeaOrmRepository {
                 if let Some(condition) = version_condition(expected) {
                     delete = delete.filter(condition);
                 }
+                let session = self.db.session().await?;
                 let deleted = delete
-                    .exec(self.db.connection())
+                    .exec(&session)
                     .await
                     .map_err(repository_error)?
                     .rows_affected;
                 if deleted == 0 {
-                    return Err(self.missing_or_stale(owner, id, expected).await);
+                    return Err(Self::missing_or_stale(&session, owner, id, expected).await);
                 }
                 Ok(())
             })
@@ -321,9 +326,8 @@ impl KmeansDataRepository for SeaOrmRepository {
                     .select_from(source)
                     .map_err(|error| RepositoryError::Other(Box::new(error)))?
                     .to_owned();
-                let inserted = self
-                    .db
-                    .connection()
+                let session = self.db.session().await?;
+                let inserted = session
                     .execute(&insert)
                     .await
                     .map_err(repository_error)?
@@ -354,7 +358,7 @@ impl KmeansDataRepository for SeaOrmRepository {
                     .filter(kmeans_data::Column::ChatId.in_subquery(owned_chat))
                     .order_by_asc(kmeans_data::Column::CreatedAt)
                     .order_by_asc(kmeans_data::Column::Id)
-                    .all(self.db.connection())
+                    .all(&self.db.session().await?)
                     .await
                     .map_err(repository_error)?
                     .into_iter()

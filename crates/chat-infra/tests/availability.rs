@@ -76,3 +76,71 @@ async fn a_live_server_answers_the_readiness_ping() {
     assert!(status.size >= 1 && status.max == DatabaseConfig::new("x").max_connections);
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_statement_cut_short_by_the_timeout_does_not_poison_the_pool() {
+    use chat_domain::{Chat, ChatChanges, ChatPatch, ExpectedVersion, NewChat, Timestamp, Title};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let database = chat_testing::TestDatabase::create().await;
+    let mut settings = config(database.url());
+    settings.max_connections = 1; // the interrupted connection is the only one
+    settings.query_timeout = Duration::from_millis(500);
+    let db = Database::connect(&settings).await.expect("pool");
+    db.migrate().await.expect("migrations");
+    let repo = SeaOrmRepository::new(db.clone());
+    let owner = UserId::from_uuid(uuid::Uuid::new_v4());
+    let title = |text: &str| Title::parse(text).expect("valid");
+    let chat = Chat::create(
+        owner,
+        NewChat {
+            title: title("before"),
+            description: None,
+        },
+        Timestamp::now(),
+    );
+    repo.insert(&chat).await.expect("insert");
+
+    // Another client holds the row, so our UPDATE waits past the timeout.
+    let other = sea_orm::Database::connect(database.url())
+        .await
+        .expect("connect");
+    let lock = other.begin().await.expect("begin");
+    lock.execute_unprepared(&format!(
+        "SELECT 1 FROM chats WHERE id = '{}' FOR UPDATE",
+        chat.id
+    ))
+    .await
+    .expect("lock");
+    let changes = ChatChanges::from(ChatPatch {
+        title: Some(title("blocked")),
+        ..ChatPatch::default()
+    });
+    let started = Instant::now();
+    let result = repo
+        .update(
+            owner,
+            chat.id,
+            &changes,
+            &ExpectedVersion::Any,
+            Timestamp::now(),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(RepositoryError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    lock.rollback().await.expect("release");
+
+    // The only pooled connection was mid-statement: it is replaced, never reused
+    // with an unread answer waiting on it; and the server gave up on the UPDATE.
+    for _ in 0..3 {
+        let read = repo
+            .find(owner, chat.id)
+            .await
+            .expect("a clean read")
+            .expect("present");
+        assert_eq!(read, chat);
+    }
+}

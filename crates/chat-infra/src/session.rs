@@ -1,0 +1,323 @@
+//! Where the two backends differ: how a repository call gets a connection.
+//!
+//! The repository runs SeaORM queries against a [`Session`], which implements
+//! SeaORM's `ConnectionTrait` for both backends:
+//!
+//! - **PostgreSQL**: one connection from a pool of our own (deadpool over sqlx
+//!   connections) for the whole call. sqlx's own pool pings every connection when
+//!   it is returned — a full round trip to the server after every statement — to
+//!   catch connections left mid-protocol by a cancelled query. Here each
+//!   connection carries flags instead: a statement or transaction interrupted
+//!   mid-flight (a timeout, a client gone) leaves it marked, and a marked
+//!   connection is discarded at its next checkout. A clean one is reused as is.
+//!   Connections idle for a while are pinged before reuse, so a restarted server
+//!   costs no failed request.
+//! - **SQLite**: SeaORM's own pool (in-process; nothing to save), and SeaORM's
+//!   transactions.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_domain::RepositoryError;
+use deadpool::managed::{self, Metrics, Object, PoolError, QueueMode, RecycleError, RecycleResult};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sea_orm::sqlx::{self, ConnectOptions, Connection, Executor};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, RuntimeErr, Statement, TransactionTrait,
+};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::Mutex;
+
+use crate::database::{DatabaseConfig, QueryStats};
+use crate::error::{TimedOut, repository_error};
+
+/// A pooled PostgreSQL connection and what we know of its protocol state.
+#[derive(Debug)]
+pub(crate) struct PgConn {
+    raw: PgConnection,
+    /// A statement was sent and its answer not fully read.
+    busy: bool,
+    /// `BEGIN` was sent and neither `COMMIT` nor `ROLLBACK` completed.
+    in_transaction: bool,
+}
+
+/// Opens connections and decides whether a returned one may be reused.
+#[derive(Debug)]
+pub(crate) struct PgManager {
+    options: PgConnectOptions,
+    ping_idle_after: Duration,
+}
+
+impl managed::Manager for PgManager {
+    type Type = PgConn;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<PgConn, sqlx::Error> {
+        let raw = self.options.connect().await?;
+        Ok(PgConn {
+            raw,
+            busy: false,
+            in_transaction: false,
+        })
+    }
+
+    async fn recycle(&self, conn: &mut PgConn, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if conn.busy || conn.in_transaction {
+            // Mid-protocol: unread answers or an open transaction. Closing the
+            // connection is the only safe reset (the server rolls back).
+            return Err(RecycleError::message(
+                "interrupted mid-statement; discarded",
+            ));
+        }
+        if metrics.last_used() > self.ping_idle_after {
+            conn.raw.ping().await.map_err(RecycleError::Backend)?;
+        }
+        Ok(())
+    }
+}
+
+/// The PostgreSQL connection pool.
+pub(crate) type PgPool = managed::Pool<PgManager>;
+
+/// Builds the pool; no connection is opened until one is needed.
+pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
+    let DatabaseConfig {
+        max_connections,
+        acquire_timeout,
+        ping_idle_after,
+        query_timeout,
+        ..
+    } = *config;
+    let options = config
+        .url
+        .parse::<PgConnectOptions>()
+        .ok()?
+        .disable_statement_logging()
+        // The server gives up on a statement when we do, so a request answered
+        // 503 after its timeout does not go on running (or writing) server-side.
+        .options([("statement_timeout", query_timeout.as_millis().to_string())]);
+    managed::Pool::builder(PgManager {
+        options,
+        ping_idle_after,
+    })
+    .max_size(usize::try_from(max_connections).unwrap_or(usize::MAX))
+    .wait_timeout(Some(acquire_timeout))
+    .create_timeout(Some(acquire_timeout))
+    .recycle_timeout(Some(acquire_timeout))
+    // The most recently used connection first: under light load the same few
+    // stay warm and the rest sit idle.
+    .queue_mode(QueueMode::Lifo)
+    .runtime(deadpool::Runtime::Tokio1)
+    .build()
+    .ok()
+}
+
+/// Checks out a PostgreSQL connection; any failure means "unavailable".
+pub(crate) async fn checkout(pool: &PgPool) -> Result<Object<PgManager>, RepositoryError> {
+    pool.get().await.map_err(|error| match error {
+        PoolError::Timeout(_) => RepositoryError::Unavailable(Box::new(TimedOut(
+            pool.timeouts().wait.unwrap_or_default(),
+        ))),
+        PoolError::Backend(error) => {
+            repository_error(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(error))))
+        }
+        other => RepositoryError::Unavailable(format!("connection pool: {other}").into()),
+    })
+}
+
+/// One repository call's connection.
+#[derive(Debug)]
+pub(crate) enum Session {
+    /// A PostgreSQL connection of our pool, held for the call.
+    Postgres {
+        /// The connection; the lock only satisfies `&self` methods (never contended).
+        conn: Mutex<Object<PgManager>>,
+        /// Where statements are counted.
+        stats: Arc<QueryStats>,
+    },
+    /// SeaORM's pool (SQLite).
+    Pool(DatabaseConnection),
+    /// A SeaORM transaction (SQLite).
+    Transaction(DatabaseTransaction),
+}
+
+impl Session {
+    /// Begins a transaction on this session.
+    pub(crate) async fn begin(self) -> Result<Self, RepositoryError> {
+        match self {
+            Self::Postgres { conn, stats } => {
+                {
+                    let mut guard = conn.lock().await;
+                    guard.in_transaction = true;
+                    guard
+                        .raw
+                        .execute(sqlx::AssertSqlSafe("BEGIN"))
+                        .await
+                        .map_err(sqlx_error)?;
+                }
+                stats.transactions.fetch_add(1, Ordering::Relaxed);
+                Ok(Self::Postgres { conn, stats })
+            }
+            Self::Pool(pool) => Ok(Self::Transaction(
+                pool.begin().await.map_err(repository_error)?,
+            )),
+            Self::Transaction(_) => Err(RepositoryError::Other("nested transaction".into())),
+        }
+    }
+
+    /// Commits the transaction begun with [`Session::begin`].
+    pub(crate) async fn commit(self) -> Result<(), RepositoryError> {
+        match self {
+            Self::Postgres { conn, .. } => {
+                let mut guard = conn.lock().await;
+                guard
+                    .raw
+                    .execute(sqlx::AssertSqlSafe("COMMIT"))
+                    .await
+                    .map_err(sqlx_error)?;
+                guard.in_transaction = false;
+                Ok(())
+            }
+            Self::Transaction(transaction) => transaction.commit().await.map_err(repository_error),
+            Self::Pool(_) => Ok(()),
+        }
+    }
+
+    /// A trivial round trip, for the readiness probe.
+    pub(crate) async fn ping(&self) -> Result<(), RepositoryError> {
+        match self {
+            Self::Postgres { conn, .. } => {
+                let mut guard = conn.lock().await;
+                guard.busy = true;
+                guard.raw.ping().await.map_err(sqlx_error)?;
+                guard.busy = false;
+                Ok(())
+            }
+            Self::Pool(pool) => pool.ping().await.map_err(repository_error),
+            Self::Transaction(_) => Ok(()),
+        }
+    }
+}
+
+fn sqlx_error(error: sqlx::Error) -> RepositoryError {
+    repository_error(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))
+}
+
+fn query_error(error: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(error)))
+}
+
+fn exec_error(error: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error)))
+}
+
+/// The statement as a prepared (and per-connection cached) sqlx query.
+fn prepared(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Postgres, SqlxValues> {
+    let values = statement
+        .values
+        .clone()
+        .unwrap_or_else(|| sea_orm::sea_query::Values(Vec::new()));
+    sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.as_str()),
+        SqlxValues(values),
+    )
+}
+
+impl Session {
+    /// Runs one statement on the PostgreSQL connection, keeping its flags true.
+    async fn on_postgres<T>(
+        conn: &Mutex<Object<PgManager>>,
+        stats: &QueryStats,
+        run: impl AsyncFnOnce(&mut PgConnection) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
+        stats.statements.fetch_add(1, Ordering::Relaxed);
+        let mut guard = conn.lock().await;
+        guard.busy = true;
+        let result = run(&mut guard.raw).await;
+        // Only a completed exchange leaves the protocol in sync; an error is
+        // treated as possibly not (the connection is then discarded, rarely).
+        guard.busy = result.is_err();
+        result
+    }
+}
+
+#[async_trait]
+impl ConnectionTrait for Session {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Self::Postgres { .. } => DbBackend::Postgres,
+            Self::Pool(pool) => pool.get_database_backend(),
+            Self::Transaction(transaction) => transaction.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Self::Postgres { conn, stats } => {
+                Self::on_postgres(conn, stats, async |raw| {
+                    prepared(&statement)
+                        .execute(raw)
+                        .await
+                        .map(ExecResult::from)
+                        .map_err(exec_error)
+                })
+                .await
+            }
+            Self::Pool(pool) => pool.execute_raw(statement).await,
+            Self::Transaction(transaction) => transaction.execute_raw(statement).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            Self::Postgres { conn, stats } => {
+                Self::on_postgres(conn, stats, async |raw| {
+                    raw.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+                        .await
+                        .map(ExecResult::from)
+                        .map_err(exec_error)
+                })
+                .await
+            }
+            Self::Pool(pool) => pool.execute_unprepared(sql).await,
+            Self::Transaction(transaction) => transaction.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Self::Postgres { conn, stats } => {
+                Self::on_postgres(conn, stats, async |raw| {
+                    prepared(&statement)
+                        .fetch_optional(raw)
+                        .await
+                        .map(|row: Option<PgRow>| row.map(QueryResult::from))
+                        .map_err(query_error)
+                })
+                .await
+            }
+            Self::Pool(pool) => pool.query_one_raw(statement).await,
+            Self::Transaction(transaction) => transaction.query_one_raw(statement).await,
+        }
+    }
+
+    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Self::Postgres { conn, stats } => {
+                Self::on_postgres(conn, stats, async |raw| {
+                    prepared(&statement)
+                        .fetch_all(raw)
+                        .await
+                        .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                        .map_err(query_error)
+                })
+                .await
+            }
+            Self::Pool(pool) => pool.query_all_raw(statement).await,
+            Self::Transaction(transaction) => transaction.query_all_raw(statement).await,
+        }
+    }
+}
