@@ -1,7 +1,9 @@
 //! Bearer-token authentication: JWT verification with keys and algorithms from
 //! configuration only, and the extractor that yields the caller's [`UserId`].
 
+use std::collections::HashMap;
 use std::future::{Ready, ready};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::Payload;
@@ -57,6 +59,46 @@ impl AuthError {
 struct Claims {
     #[serde(default)]
     sub: serde_json::Value,
+    /// Seconds since the epoch; required (jsonwebtoken checks it first).
+    exp: Option<f64>,
+    /// Seconds since the epoch, if present.
+    nbf: Option<f64>,
+}
+
+/// What a verified token established, and until when.
+#[derive(Clone, Copy, Debug)]
+struct Verified {
+    user: UserId,
+    exp: f64,
+    nbf: Option<f64>,
+}
+
+/// Tokens verified recently, so a client's repeated token skips the base64,
+/// JSON and signature work. Keyed by the whole token (a different signature is a
+/// different key); `exp` and `nbf` are still checked on every hit. Bounded: the
+/// map is emptied when full. Per verifier, never shared between key sets.
+#[derive(Debug, Default)]
+struct VerifiedTokens {
+    entries: Mutex<HashMap<Box<str>, Verified>>,
+}
+
+impl VerifiedTokens {
+    const CAPACITY: usize = 10_000;
+
+    fn lookup(&self, token: &str, now: f64, leeway: f64) -> Option<UserId> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let hit = entries.get(token)?;
+        let current = hit.exp + leeway >= now && hit.nbf.is_none_or(|nbf| nbf - leeway <= now);
+        current.then_some(hit.user)
+    }
+
+    fn remember(&self, token: &str, verified: Verified) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert(token.into(), verified);
+    }
 }
 
 /// Verifies tokens against the configured keys and algorithms.
@@ -65,6 +107,8 @@ pub struct TokenVerifier {
     public_key: Option<DecodingKey>,
     /// One prepared validation per accepted algorithm.
     validations: Vec<(Algorithm, Validation)>,
+    leeway: f64,
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -128,11 +172,26 @@ impl TokenVerifier {
             secret,
             public_key,
             validations,
+            leeway: settings.leeway.as_secs_f64(),
+            verified: VerifiedTokens::default(),
         })
     }
 
     /// The user a token speaks for, or why it is refused.
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        if let Some(user) = self.verified.lookup(token, now, self.leeway) {
+            return Ok(user);
+        }
+        let verified = self.verify_signed(token)?;
+        self.verified.remember(token, verified);
+        Ok(verified.user)
+    }
+
+    /// The full check: algorithm from the configured list, signature, claims.
+    fn verify_signed(&self, token: &str) -> Result<Verified, AuthError> {
         let alg = header_algorithm(token)?;
         let validation = self
             .validations
@@ -156,11 +215,19 @@ impl TokenVerifier {
         if claims.sub.is_null() {
             return Err(AuthError::rejected("token lacks the required 'sub' claim"));
         }
-        claims
+        let user = claims
             .sub
             .as_str()
             .and_then(|sub| UserId::parse(sub).ok())
-            .ok_or_else(|| AuthError::rejected("token 'sub' claim is not a UUID"))
+            .ok_or_else(|| AuthError::rejected("token 'sub' claim is not a UUID"))?;
+        let exp = claims
+            .exp
+            .ok_or_else(|| AuthError::rejected("token lacks the required 'exp' claim"))?;
+        Ok(Verified {
+            user,
+            exp,
+            nbf: claims.nbf,
+        })
     }
 
     /// Reads and verifies the `Authorization` header.
@@ -472,6 +539,60 @@ mod tests {
             Err(AuthError::Rejected(
                 "token algorithm 'none' is not accepted".into()
             ))
+        );
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_waits_for_nbf() {
+        let cache = VerifiedTokens::default();
+        let user = UserId::parse(SUB).expect("uuid");
+        cache.remember(
+            "t",
+            Verified {
+                user,
+                exp: 1_000.0,
+                nbf: Some(500.0),
+            },
+        );
+        assert_eq!(cache.lookup("t", 700.0, 30.0), Some(user));
+        assert_eq!(
+            cache.lookup("t", 1_029.0, 30.0),
+            Some(user),
+            "within the leeway"
+        );
+        assert_eq!(
+            cache.lookup("t", 1_031.0, 30.0),
+            None,
+            "expired: verified again, and refused"
+        );
+        assert_eq!(cache.lookup("t", 469.0, 30.0), None, "not valid yet");
+        assert_eq!(cache.lookup("other", 700.0, 30.0), None);
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_even_after_a_successful_verification() {
+        let pairs = [("JWT_SECRET", "secret"), ("JWT_LEEWAY_SECONDS", "0")];
+        let verifier = verifier(&pairs);
+        let token = mint(&pairs, SUB);
+        assert!(verifier.verify(&token).is_ok());
+        assert!(verifier.verify(&token).is_ok(), "from the cache");
+        let mut claims = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &DecodingKey::from_secret(b"secret"),
+            &Validation::new(Algorithm::HS256),
+        )
+        .expect("decodes")
+        .claims;
+        claims["exp"] = serde_json::json!(1);
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .expect("token");
+        assert_eq!(
+            verifier.verify(&expired),
+            Err(AuthError::Rejected("token has expired".into()))
         );
     }
 

@@ -19,19 +19,55 @@ use crate::error::{ApiError, FieldError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rfc3339Micros(pub Timestamp);
 
+impl Rfc3339Micros {
+    /// The 27 bytes of `YYYY-MM-DDTHH:MM:SS.ffffffZ`, written digit by digit:
+    /// this runs twice per chat in every response, so no format string is
+    /// parsed and nothing is allocated. `None` outside years 0..=9999 (never for
+    /// a stored timestamp; chrono's formatter takes over then).
+    fn bytes(&self) -> Option<[u8; 27]> {
+        use chrono::{Datelike, Timelike};
+        let instant = self.0.as_datetime();
+        let year = u32::try_from(instant.year())
+            .ok()
+            .filter(|year| *year <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for index in (at..at + width).rev() {
+                out[index] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, instant.month());
+        put(8, 2, instant.day());
+        put(11, 2, instant.hour());
+        put(14, 2, instant.minute());
+        put(17, 2, instant.second());
+        put(20, 6, instant.timestamp_subsec_micros());
+        Some(out)
+    }
+}
+
 impl Display for Rfc3339Micros {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}",
-            self.0.as_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        )
+        match self.bytes() {
+            Some(bytes) => f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?),
+            None => write!(
+                f,
+                "{}",
+                self.0.as_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            ),
+        }
     }
 }
 
 impl Serialize for Rfc3339Micros {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.bytes() {
+            Some(bytes) => serializer
+                .serialize_str(std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -357,6 +393,30 @@ mod tests {
             errors(parse_patch(json!({"title": null}))),
             [("title".into(), "must be a string, not null".into())]
         );
+    }
+
+    #[test]
+    fn hand_formatting_agrees_with_chrono() {
+        for micros in [
+            0_i64,
+            1,
+            999_999,
+            951_782_400_000_000,
+            1_795_000_000_123_456,
+            253_402_300_799_999_999,
+        ] {
+            let stamp = Rfc3339Micros(Timestamp::from_unix_micros(micros).expect("in range"));
+            let chrono = stamp
+                .0
+                .as_datetime()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string();
+            assert_eq!(stamp.to_string(), chrono);
+            assert_eq!(
+                serde_json::to_string(&stamp).expect("json"),
+                format!("\"{chrono}\"")
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! template, request id, user, status, latency), `X-Request-Id` on every
 //! response, metrics, and a 500 instead of a dropped connection if a handler panics.
 
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
@@ -75,11 +76,11 @@ fn request_id(request: &ServiceRequest) -> HeaderValue {
 }
 
 /// The route template for labels and logs, never the raw path.
-fn route_template(request: &ServiceRequest) -> String {
+fn route_template(request: &ServiceRequest) -> Cow<'static, str> {
     match request.match_pattern() {
-        Some(pattern) if pattern == "/chat" => "/chat/".to_owned(),
-        Some(pattern) => pattern,
-        None => "unmatched".to_owned(),
+        Some(pattern) if pattern == "/chat" => Cow::Borrowed("/chat/"),
+        Some(pattern) => Cow::Owned(pattern),
+        None => Cow::Borrowed("unmatched"),
     }
 }
 
@@ -140,12 +141,12 @@ pub async fn observe(
     let started = Instant::now();
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let request_id = request_id(&request);
+    let method = method_label(request.method());
     let route = route_template(&request);
-    let method = method_label(request.method()).to_owned();
     let span = tracing::info_span!(
         "request",
-        method = %method,
-        route = %route,
+        method,
+        route = route.as_ref(),
         request_id = %String::from_utf8_lossy(request_id.as_bytes()),
         user_id = Empty,
         status = Empty,
@@ -191,19 +192,20 @@ pub async fn observe(
     if let Some(state) = &state {
         state
             .metrics
-            .observe(&method, &route, status.as_u16(), elapsed.as_secs_f64());
+            .observe(method, &route, status.as_u16(), elapsed.as_secs_f64());
     }
+    let nosniff = HeaderValue::from_static("nosniff");
     match outcome {
         Ok(mut response) => {
-            response.headers_mut().insert(X_REQUEST_ID, request_id);
+            let headers = response.headers_mut();
+            headers.insert(X_REQUEST_ID, request_id);
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, nosniff);
             Ok(response)
         }
         Err(mut response) => {
-            response.headers_mut().insert(X_REQUEST_ID, request_id);
-            response.headers_mut().insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
+            let headers = response.headers_mut();
+            headers.insert(X_REQUEST_ID, request_id);
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, nosniff);
             Err(InternalError::from_response(status, response).into())
         }
     }

@@ -287,17 +287,11 @@ impl Database {
                 conn: tokio::sync::Mutex::new(session::checkout(pool).await?),
                 stats: Arc::clone(&self.stats),
             }),
-            None => Ok(Session::Pool(self.connection.clone())),
+            None => Ok(Session::Pool {
+                connection: self.connection.clone(),
+                stats: Arc::clone(&self.stats),
+            }),
         }
-    }
-
-    /// A transaction for one repository call, counted in [`QueryStats::transactions`].
-    pub(crate) async fn transaction(&self) -> Result<Session, RepositoryError> {
-        let session = self.session().await?;
-        if !matches!(session, Session::Postgres { .. }) {
-            self.stats.transactions.fetch_add(1, Ordering::Relaxed);
-        }
-        session.begin().await
     }
 
     /// Begins a SeaORM transaction on the admin pool, counted in [`QueryStats::transactions`].

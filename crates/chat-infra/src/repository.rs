@@ -6,11 +6,12 @@ use chat_domain::{
     Chat, ChatChanges, ChatId, ChatRepository, DescriptionPatch, ExpectedVersion, KmeansData,
     KmeansDataRepository, Page, PageRequest, PageStart, RepositoryError, Timestamp, UserId,
 };
-use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, ExprTrait, OnConflict, Query, WithClause,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, QueryTrait,
 };
 
 use crate::database::Database;
@@ -116,22 +117,46 @@ fn version_condition(expected: &ExpectedVersion) -> Option<sea_orm::sea_query::S
 #[async_trait]
 impl ChatRepository for SeaOrmRepository {
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
+        // First write of this user: provision the row. ON CONFLICT DO NOTHING
+        // makes concurrent first writes race-free.
+        let provision = Query::insert()
+            .into_table(users::Entity)
+            .columns([users::Column::Id, users::Column::CreatedAt])
+            .values_panic([
+                (*chat.user_id.as_uuid()).into(),
+                chat.created_at.as_datetime().into(),
+            ])
+            .on_conflict(
+                OnConflict::column(users::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        let insert = chats::Entity::insert(chat_to_row(chat)).into_query();
         self.db
             .bounded(async {
-                let transaction = self.db.transaction().await?;
-                // First write of this user: provision the row. ON CONFLICT DO
-                // NOTHING makes concurrent first writes race-free.
-                users::Entity::insert(users::ActiveModel {
-                    id: Set(*chat.user_id.as_uuid()),
-                    created_at: Set(chat.created_at.as_datetime()),
-                    chat_count: NotSet,
-                })
-                .on_conflict_do_nothing()
-                .exec_without_returning(&transaction)
-                .await
-                .map_err(repository_error)?;
-                chats::Entity::insert(chat_to_row(chat))
-                    .exec_without_returning(&transaction)
+                let session = self.db.session().await?;
+                if session.supports_writable_cte() {
+                    // PostgreSQL: both in one statement, which is its own
+                    // transaction: one round trip instead of four.
+                    let cte = CommonTableExpression::new()
+                        .query(provision)
+                        .table_name(Alias::new("provisioned"))
+                        .to_owned();
+                    let statement = insert.with(WithClause::new().cte(cte).to_owned());
+                    session
+                        .execute(&statement)
+                        .await
+                        .map_err(repository_error)?;
+                    return Ok(());
+                }
+                let transaction = session.begin().await?;
+                transaction
+                    .execute(&provision)
+                    .await
+                    .map_err(repository_error)?;
+                transaction
+                    .execute(&insert)
                     .await
                     .map_err(repository_error)?;
                 transaction.commit().await

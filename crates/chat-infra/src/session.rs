@@ -139,7 +139,12 @@ pub(crate) enum Session {
         stats: Arc<QueryStats>,
     },
     /// SeaORM's pool (SQLite).
-    Pool(DatabaseConnection),
+    Pool {
+        /// The pool.
+        connection: DatabaseConnection,
+        /// Where transactions are counted (statements count themselves).
+        stats: Arc<QueryStats>,
+    },
     /// A SeaORM transaction (SQLite).
     Transaction(DatabaseTransaction),
 }
@@ -161,9 +166,12 @@ impl Session {
                 stats.transactions.fetch_add(1, Ordering::Relaxed);
                 Ok(Self::Postgres { conn, stats })
             }
-            Self::Pool(pool) => Ok(Self::Transaction(
-                pool.begin().await.map_err(repository_error)?,
-            )),
+            Self::Pool { connection, stats } => {
+                stats.transactions.fetch_add(1, Ordering::Relaxed);
+                Ok(Self::Transaction(
+                    connection.begin().await.map_err(repository_error)?,
+                ))
+            }
             Self::Transaction(_) => Err(RepositoryError::Other("nested transaction".into())),
         }
     }
@@ -182,8 +190,13 @@ impl Session {
                 Ok(())
             }
             Self::Transaction(transaction) => transaction.commit().await.map_err(repository_error),
-            Self::Pool(_) => Ok(()),
+            Self::Pool { .. } => Ok(()),
         }
+    }
+
+    /// Whether a `WITH` clause may hold an `INSERT` (PostgreSQL, not SQLite).
+    pub(crate) fn supports_writable_cte(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
     }
 
     /// A trivial round trip, for the readiness probe.
@@ -196,7 +209,7 @@ impl Session {
                 guard.busy = false;
                 Ok(())
             }
-            Self::Pool(pool) => pool.ping().await.map_err(repository_error),
+            Self::Pool { connection, .. } => connection.ping().await.map_err(repository_error),
             Self::Transaction(_) => Ok(()),
         }
     }
@@ -249,7 +262,7 @@ impl ConnectionTrait for Session {
     fn get_database_backend(&self) -> DbBackend {
         match self {
             Self::Postgres { .. } => DbBackend::Postgres,
-            Self::Pool(pool) => pool.get_database_backend(),
+            Self::Pool { connection, .. } => connection.get_database_backend(),
             Self::Transaction(transaction) => transaction.get_database_backend(),
         }
     }
@@ -266,7 +279,7 @@ impl ConnectionTrait for Session {
                 })
                 .await
             }
-            Self::Pool(pool) => pool.execute_raw(statement).await,
+            Self::Pool { connection, .. } => connection.execute_raw(statement).await,
             Self::Transaction(transaction) => transaction.execute_raw(statement).await,
         }
     }
@@ -282,7 +295,7 @@ impl ConnectionTrait for Session {
                 })
                 .await
             }
-            Self::Pool(pool) => pool.execute_unprepared(sql).await,
+            Self::Pool { connection, .. } => connection.execute_unprepared(sql).await,
             Self::Transaction(transaction) => transaction.execute_unprepared(sql).await,
         }
     }
@@ -299,7 +312,7 @@ impl ConnectionTrait for Session {
                 })
                 .await
             }
-            Self::Pool(pool) => pool.query_one_raw(statement).await,
+            Self::Pool { connection, .. } => connection.query_one_raw(statement).await,
             Self::Transaction(transaction) => transaction.query_one_raw(statement).await,
         }
     }
@@ -316,7 +329,7 @@ impl ConnectionTrait for Session {
                 })
                 .await
             }
-            Self::Pool(pool) => pool.query_all_raw(statement).await,
+            Self::Pool { connection, .. } => connection.query_all_raw(statement).await,
             Self::Transaction(transaction) => transaction.query_all_raw(statement).await,
         }
     }
