@@ -89,6 +89,8 @@ class Config:
         if self.connections < self.threads or self.connections % self.threads:
             sys.exit("bench: CONNECTIONS must be a multiple of THREADS (wrk gives each thread CONNECTIONS/THREADS)")
         self.pg_url = env_str("PG_URL", "postgres://postgres@127.0.0.1:5432")
+        # One transport for chat-api, the peer, psql and pgbench alike.
+        self.pg_ssl = env_str("PG_SSL", "disable")
         self.chat_api_pool = env_int("CHAT_API_POOL", 48, 1)
         self.chat_api_min_pool = os.environ.get("CHAT_API_MIN_POOL") or None  # None = chat-api's default (0)
         self.peer_pool = os.environ.get("PEER_POOL") or None  # per worker; None = the peer's default (10)
@@ -141,7 +143,7 @@ class Config:
 
     def public(self) -> dict:
         keys = [
-            "duration", "connections", "threads", "pg_url", "chat_api_pool", "chat_api_min_pool", "peer_pool",
+            "duration", "connections", "threads", "pg_url", "pg_ssl", "chat_api_pool", "chat_api_min_pool", "peer_pool",
             "peer_workers",
             "skip_peer", "skip_pgbench", "scenarios", "seed_users", "seed_chats_per_user", "deep_chats",
             "deep_skip", "seed_workers", "wrk_timeout", "warmup", "chat_port", "peer_port", "binary", "peer_dir",
@@ -169,9 +171,14 @@ def redact(url: str) -> str:
     return url
 
 
-def db_url(base: str, db: str) -> str:
+def db_url(base: str, db: str, ssl: str = "", ssl_param: str = "sslmode") -> str:
+    """`base` with database `db`; with `ssl` set, that TLS mode under the name the
+    client understands (libpq and sqlx: sslmode; asyncpg: ssl)."""
     parts = urllib.parse.urlsplit(base)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + db))
+    query = parts.query
+    if ssl:
+        query = "&".join(q for q in [query, f"{ssl_param}={ssl}"] if q)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + db, query=query))
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -203,7 +210,7 @@ def chat_api_cursor(created_at_micros: int, chat_id: str) -> str:
 
 def psql(cfg: Config, db: str, sql: str | None = None, *, file: Path | None = None,
          variables: dict | None = None) -> str:
-    cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", db_url(cfg.pg_url, db)]
+    cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", db_url(cfg.pg_url, db, cfg.pg_ssl)]
     for key, value in (variables or {}).items():
         cmd += ["-v", f"{key}={value}"]
     if file is not None:
@@ -244,7 +251,7 @@ def migrate(cfg: Config, db: str) -> None:
 def chat_api_env(cfg: Config, db: str) -> dict:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=db_url(cfg.pg_url, db),
+        DATABASE_URL=db_url(cfg.pg_url, db, cfg.pg_ssl),
         BIND_ADDRESS=f"127.0.0.1:{cfg.chat_port}",
         JWT_SECRET=JWT_SECRET,
         APP_ENV="production",
@@ -404,7 +411,7 @@ def start_chat_api(cfg: Config, db: str) -> Server:
 def start_peer(cfg: Config, db: str) -> Server:
     server = Server(cfg, "peer", cfg.peer_port, db)
     env = dict(os.environ)
-    env.update(DATABASE_URL=db_url(cfg.pg_url, db), BIND_ADDRESS=f"127.0.0.1:{cfg.peer_port}",
+    env.update(DATABASE_URL=db_url(cfg.pg_url, db, cfg.pg_ssl, "ssl"), BIND_ADDRESS=f"127.0.0.1:{cfg.peer_port}",
                JWT_SECRET=JWT_SECRET, APP_ENV="production", WORKERS=str(cfg.peer_workers))
     env.pop("ACCESS_LOG_ENABLED", None)  # no access log (run.sh's default)
     env.pop("DATABASE_MAX_CONNECTIONS", None)
@@ -713,7 +720,7 @@ def run_pgbench(cfg: Config, db: str, scenario: str, variables: dict) -> dict:
         cmd += ["-D", f"{key}={value}"]
     for file in pgbench_files(scenario):
         cmd += ["-f", file]
-    cmd.append(db_url(cfg.pg_url, db))
+    cmd.append(db_url(cfg.pg_url, db, cfg.pg_ssl))
     result = subprocess.run(cmd, capture_output=True, text=True)
     out_path = cfg.work_dir / f"pgbench-{scenario}.txt"
     out_path.write_text(" ".join(cmd) + "\n\n" + result.stdout + "\n--- stderr\n" + result.stderr)

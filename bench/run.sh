@@ -5,7 +5,7 @@
 #   bench/run.sh scale    one user with 1,000,000 chats against one with 1,000
 #
 # Knobs are environment variables (defaults in brackets): DURATION [10s],
-# CONNECTIONS [64], THREADS [2], PG_URL [postgres://postgres@127.0.0.1:5432],
+# CONNECTIONS [64], THREADS [2], PG_URL [postgres://postgres@127.0.0.1:5432], PG_SSL [disable],
 # CHAT_API_POOL [48], SKIP_BUILD [0], SKIP_PEER [0], SKIP_PGBENCH [0],
 # SCENARIOS [get,list,list_deep_skip,list_deep_cursor,create,patch,mix], and
 # more in the README. Results: bench/results/<UTC timestamp>.json.
@@ -57,7 +57,8 @@ command -v pgbench >/dev/null 2>&1 || die "pgbench is missing (Debian: sudo apt-
 command -v psql >/dev/null 2>&1 || die "psql is missing (Debian: sudo apt-get install postgresql-client)"
 command -v python3 >/dev/null 2>&1 || die "python3 is missing (Debian: sudo apt-get install python3 python3-venv)"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "python3 >= 3.9 is needed"
-psql -X -q -At "${PG_URL%/}/postgres" -c 'SELECT 1' >/dev/null ||
+pg_base=${PG_URL%%\?*}
+psql -X -q -At "${pg_base%/}/postgres${PG_URL#"$pg_base"}" -c 'SELECT 1' >/dev/null ||
   die "PostgreSQL does not answer at $PG_URL (set PG_URL, e.g. postgres://user:password@host:5432)"
 
 # --- build ---------------------------------------------------------------------

@@ -1,8 +1,6 @@
 -- GET /chat/?limit=10&cursor=<c> as the deep user (cursor mode): the keyset
 -- page after (cursor_ts, cursor_id) -- the item at depth deep_skip, passed with
--- -D by bench.py -- then the total.
+-- -D by bench.py -- with the total. One statement.
 \set deep :users + 1
 \set lim 11
-\set one 1
-SELECT "chats"."id", "chats"."user_id", "chats"."title", "chats"."description", "chats"."created_at", "chats"."updated_at", "chats"."version" FROM "chats" WHERE "chats"."user_id" = md5('u' || :deep)::uuid AND ("chats"."created_at", "chats"."id") < (:cursor_ts, :cursor_id) ORDER BY "chats"."created_at" DESC, "chats"."id" DESC LIMIT :lim;
-SELECT "users"."chat_count" FROM "users" WHERE "users"."id" = md5('u' || :deep)::uuid LIMIT :one;
+SELECT "chats"."id", "chats"."user_id", "chats"."title", "chats"."description", "chats"."created_at", "chats"."updated_at", "chats"."version", (SELECT "chat_count" FROM "users" WHERE "users"."id" = md5('u' || :deep)::uuid) AS "total" FROM "chats" WHERE "chats"."user_id" = md5('u' || :deep)::uuid AND ("chats"."created_at", "chats"."id") < (:cursor_ts, :cursor_id) ORDER BY "chats"."created_at" DESC, "chats"."id" DESC LIMIT :lim;
