@@ -91,7 +91,7 @@ class Config:
         self.pg_url = env_str("PG_URL", "postgres://postgres@127.0.0.1:5432")
         # One transport for chat-api, the peer, psql and pgbench alike.
         self.pg_ssl = env_str("PG_SSL", "disable")
-        self.chat_api_pool = env_int("CHAT_API_POOL", 48, 1)
+        self.chat_api_pool = env_int("CHAT_API_POOL", 16, 1)
         self.chat_api_min_pool = os.environ.get("CHAT_API_MIN_POOL") or None  # None = chat-api's default (0)
         self.peer_pool = os.environ.get("PEER_POOL") or None  # per worker; None = the peer's default (10)
         self.peer_workers = env_int("PEER_WORKERS", 2, 1)

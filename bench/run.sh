@@ -6,7 +6,7 @@
 #
 # Knobs are environment variables (defaults in brackets): DURATION [10s],
 # CONNECTIONS [64], THREADS [2], PG_URL [postgres://postgres@127.0.0.1:5432], PG_SSL [disable],
-# CHAT_API_POOL [48], SKIP_BUILD [0], SKIP_PEER [0], SKIP_PGBENCH [0],
+# CHAT_API_POOL [16], SKIP_BUILD [0], SKIP_PEER [0], SKIP_PGBENCH [0],
 # SCENARIOS [get,list,list_deep_skip,list_deep_cursor,create,patch,mix], and
 # more in the README. Results: bench/results/<UTC timestamp>.json.
 set -euo pipefail
@@ -31,7 +31,7 @@ export DURATION=${DURATION:-10s}
 export CONNECTIONS=${CONNECTIONS:-64}
 export THREADS=${THREADS:-2}
 export PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-export CHAT_API_POOL=${CHAT_API_POOL:-48}
+export CHAT_API_POOL=${CHAT_API_POOL:-16}
 export SKIP_BUILD=${SKIP_BUILD:-0}
 export SKIP_PEER=${SKIP_PEER:-0}
 export SCENARIOS=${SCENARIOS:-get,list,list_deep_skip,list_deep_cursor,create,patch,mix}
