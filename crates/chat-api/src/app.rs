@@ -83,7 +83,7 @@ impl Application {
         let schema_ready = if config.run_migrations {
             migrate_at_start(&database).await?
         } else {
-            true
+            schema_at_start(&database).await
         };
         let state = web::Data::new(AppState::new(
             database,
@@ -91,8 +91,10 @@ impl Application {
             Metrics::new(),
             schema_ready,
         ));
-        if !schema_ready {
+        if !schema_ready && config.run_migrations {
             tokio::spawn(migrate_in_background(state.clone()));
+        } else if !schema_ready {
+            tokio::spawn(await_migrations(state.clone()));
         }
         if config.database.min_connections > 0 {
             let database = state.database.clone();
@@ -233,6 +235,37 @@ async fn migrate_at_start(database: &Database) -> Result<bool, StartupError> {
         Err(_) => {
             tracing::warn!("migrations did not finish in time; retrying in the background");
             Ok(false)
+        }
+    }
+}
+
+/// With `RUN_MIGRATIONS=false` someone else migrates (`chat-api migrate`, a
+/// deploy job): serve 503 until they have, rather than 500s from missing tables.
+async fn schema_at_start(database: &Database) -> bool {
+    match tokio::time::timeout(MIGRATION_ATTEMPT, database.schema_is_current()).await {
+        Ok(Ok(true)) => true,
+        Ok(Ok(false)) => {
+            tracing::warn!(
+                "the database schema is not migrated and RUN_MIGRATIONS=false: \
+                 serving 503 until `chat-api migrate` has run"
+            );
+            false
+        }
+        Ok(Err(_)) | Err(_) => {
+            tracing::warn!("database unavailable at start; serving 503 until it answers");
+            false
+        }
+    }
+}
+
+async fn await_migrations(state: web::Data<AppState>) {
+    loop {
+        tokio::time::sleep(MIGRATION_RETRY).await;
+        let check = tokio::time::timeout(MIGRATION_ATTEMPT, state.database.schema_is_current());
+        if let Ok(Ok(true)) = check.await {
+            tracing::info!("database schema migrated; serving");
+            state.mark_schema_ready();
+            return;
         }
     }
 }

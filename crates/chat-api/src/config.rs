@@ -23,7 +23,7 @@ pub enum AppEnv {
 /// `pretty` for humans, `json` (one object per line) for machines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
-    /// Human-readable, coloured when stdout is a terminal.
+    /// Human-readable, one line per event, no colours.
     Pretty,
     /// One JSON object per line on stdout.
     Json,
@@ -106,7 +106,7 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     /// Pool size.
     pub max_connections: u32,
-    /// Connections kept open while idle.
+    /// Connections opened ahead of traffic (`DATABASE_MIN_CONNECTIONS`).
     pub min_connections: u32,
     /// Longest wait for a pooled connection before answering 503.
     pub acquire_timeout: Duration,

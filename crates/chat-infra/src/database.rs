@@ -10,7 +10,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    TransactionTrait,
+    Statement, TransactionTrait,
 };
 
 use crate::error::{TimedOut, repository_error};
@@ -24,7 +24,8 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Pool size.
     pub max_connections: u32,
-    /// Connections kept open while idle.
+    /// Connections opened ahead of traffic (PostgreSQL: at start-up, see
+    /// [`Database::warm_up`]; SQLite: kept open while idle).
     pub min_connections: u32,
     /// How long a request may wait for a connection (including establishing
     /// one) before it is answered "unavailable".
@@ -52,20 +53,30 @@ impl DatabaseConfig {
 }
 
 /// The URL with any password replaced by `***`, for logs and messages.
+///
+/// Forgiving on purpose: people paste passwords with an unencoded `/` or `@`,
+/// so the credentials end at the last `@` before the query string, not at the
+/// first `/`. What does not look like a URL at all (a libpq `key=value` string,
+/// say) could hold a password anywhere and is not echoed.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            "(not a URL; not shown)".to_owned()
+        };
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            let hidden = if credentials.contains(':') {
+    let before_query = rest.find('?').unwrap_or(rest.len());
+    match rest[..before_query].rfind('@') {
+        Some(at) => {
+            let (credentials, host_and_path) = (&rest[..at], &rest[at + 1..]);
+            let user = credentials.split([':', '/']).next().unwrap_or_default();
+            let hidden = if credentials.len() > user.len() {
                 ":***"
             } else {
                 ""
             };
-            format!("{scheme}://{user}{hidden}@{host}{path}")
+            format!("{scheme}://{user}{hidden}@{host_and_path}")
         }
         None => url.to_owned(),
     }
@@ -270,6 +281,35 @@ impl Database {
         }
     }
 
+    /// Whether every migration this build knows has been applied. Read-only
+    /// (unlike asking SeaORM, which creates its bookkeeping table), for a
+    /// service told not to migrate: it waits for `chat-api migrate` instead.
+    pub async fn schema_is_current(&self) -> Result<bool, RepositoryError> {
+        let applied = self
+            .connection
+            .query_all_raw(Statement::from_string(
+                self.backend(),
+                "SELECT version FROM seaql_migrations",
+            ))
+            .await;
+        let applied: Vec<String> = match applied {
+            Ok(rows) => rows
+                .iter()
+                .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+                .collect(),
+            Err(error) => {
+                return match repository_error(error) {
+                    unavailable @ RepositoryError::Unavailable(_) => Err(unavailable),
+                    // No bookkeeping table yet: nothing was ever migrated.
+                    _ => Ok(false),
+                };
+            }
+        };
+        Ok(Migrator::migrations()
+            .iter()
+            .all(|migration| applied.iter().any(|name| name == migration.name())))
+    }
+
     /// Closes every connection; later calls fail as unavailable.
     pub async fn close(&self) {
         if let Some(pool) = &self.postgres {
@@ -337,5 +377,22 @@ mod tests {
             redact_url("sqlite://chat.db?mode=rwc"),
             "sqlite://chat.db?mode=rwc"
         );
+        assert_eq!(redact_url("sqlite:chat.db"), "sqlite:chat.db");
+    }
+
+    #[test]
+    fn careless_passwords_are_hidden_too() {
+        // unencoded `/` and `@` in the password
+        assert_eq!(
+            redact_url("postgres://app:pa/ss@db/chat"),
+            "postgres://app:***@db/chat"
+        );
+        assert_eq!(
+            redact_url("postgres://app:p@ss@db/chat?sslmode=disable"),
+            "postgres://app:***@db/chat?sslmode=disable"
+        );
+        // not a URL: nothing of it is shown
+        let dsn = "host=db user=app password=s3cret";
+        assert!(!redact_url(dsn).contains("s3cret"));
     }
 }

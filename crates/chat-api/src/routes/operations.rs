@@ -38,7 +38,7 @@ pub async fn live() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve.", body = Health),
-        (status = 503, description = "The database does not answer in time.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer in time, or its schema is not migrated yet.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
@@ -47,18 +47,18 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) if state.schema_is_ready() => HttpResponse::Ok()
             .insert_header((CACHE_CONTROL, "no-store"))
             .json(Health { status: "ok" }),
-        Ok(()) => not_ready("the database schema is not migrated yet".into()),
-        Err(error) => not_ready(error.into()),
+        Ok(()) => not_ready(
+            "not ready: the database schema is not migrated yet",
+            "the database schema is not migrated yet".into(),
+        ),
+        Err(error) => not_ready("not ready: the database is unavailable", error.into()),
     }
 }
 
-fn not_ready(cause: chat_domain::BoxError) -> HttpResponse {
+/// 503; the detail says which half of readiness failed, the log says why.
+fn not_ready(detail: &str, cause: chat_domain::BoxError) -> HttpResponse {
     tracing::warn!(error = %Chain(cause.as_ref()), "readiness check failed");
-    let mut response = problem_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not ready: the database is unavailable".into(),
-        None,
-    );
+    let mut response = problem_response(StatusCode::SERVICE_UNAVAILABLE, detail.into(), None);
     response
         .headers_mut()
         .insert(RETRY_AFTER, RETRY_AFTER_SECONDS.into());

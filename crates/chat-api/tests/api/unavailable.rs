@@ -269,3 +269,61 @@ async fn the_service_recovers_by_itself_when_the_database_returns() {
         .await;
     assert_eq!(response.status(), 201);
 }
+
+#[tokio::test]
+async fn an_unmigrated_database_is_not_ready_and_says_so() {
+    // Up and answering, but nobody has run the migrations (RUN_MIGRATIONS=false).
+    let database = TestDatabase::create().await;
+    let app = TestApp::spawn_on(database.url(), &[("RUN_MIGRATIONS", "false")]).await;
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(live.status(), 200);
+    let ready = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(header(&ready, "retry-after"), "2");
+    let body = problem(ready, 503).await;
+    assert_eq!(
+        body["detail"], "not ready: the database schema is not migrated yet",
+        "{body}"
+    );
+    assert_503_within(
+        &app,
+        "/chat/",
+        Some(&User::new().token),
+        Duration::from_secs(2),
+    )
+    .await;
+
+    // Someone runs `chat-api migrate`: the service notices by itself.
+    let migrator = chat_infra::Database::connect(&chat_infra::DatabaseConfig::new(database.url()))
+        .await
+        .expect("connect");
+    migrator.migrate().await.expect("migrate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = app
+            .client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .expect("request");
+        if ready.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready 10 s after the migrations ran"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let user = User::new();
+    app.create_chat(&user.token, "after the migrations").await;
+}
