@@ -151,6 +151,27 @@ async fn assert_503_within(app: &TestApp, path: &str, token: Option<&str>, bound
     );
 }
 
+/// Polls `/health/ready` until it answers 200, failing after `within`.
+async fn wait_until_ready(app: &TestApp, within: Duration, since: &str) {
+    let deadline = Instant::now() + within;
+    loop {
+        let ready = app
+            .client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .expect("request");
+        if ready.status() == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready {within:?} after {since}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_database_refusing_connections_gives_503s_within_two_seconds() {
     // Bound and dropped: nothing listens there now.
@@ -227,23 +248,7 @@ async fn the_service_recovers_by_itself_when_the_database_returns() {
     assert_503_within(&app, "/chat/", Some(&user.token), Duration::from_secs(2)).await;
 
     proxy.set(Mode::Up);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready = app
-            .client
-            .get(app.url("/health/ready"))
-            .send()
-            .await
-            .expect("request");
-        if ready.status() == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not ready 20 s after the database returned"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_ready(&app, Duration::from_secs(20), "the database returned").await;
     app.create_chat(&user.token, "after recovery").await;
 
     // Down again with connections in the pool, then back: no restart needed.
@@ -307,23 +312,7 @@ async fn an_unmigrated_database_is_not_ready_and_says_so() {
         .await
         .expect("connect");
     migrator.migrate().await.expect("migrate");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ready = app
-            .client
-            .get(app.url("/health/ready"))
-            .send()
-            .await
-            .expect("request");
-        if ready.status() == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not ready 10 s after the migrations ran"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_ready(&app, Duration::from_secs(10), "the migrations ran").await;
     let user = User::new();
     app.create_chat(&user.token, "after the migrations").await;
 }
