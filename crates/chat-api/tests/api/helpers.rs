@@ -134,6 +134,15 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `GET` with no token (operational routes).
+    pub async fn get_anonymous(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Statements the server's pool has executed so far.
     pub fn statements(&self) -> u64 {
         self.state.database.stats().statements()

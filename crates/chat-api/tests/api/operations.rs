@@ -18,7 +18,7 @@ async fn unknown_routes_are_404_problems() {
         "/chat//",
         "/docs/no-such-asset.js",
     ] {
-        let response = app.client.get(app.url(path)).send().await.expect("request");
+        let response = app.get_anonymous(path).await;
         problem(response, 404).await;
     }
 }
@@ -54,7 +54,7 @@ async fn wrong_methods_are_405_with_allow_before_any_token_check() {
 async fn health_endpoints_need_no_token() {
     let app = TestApp::spawn().await;
     for path in ["/health/live", "/health/ready"] {
-        let response = app.client.get(app.url(path)).send().await.expect("request");
+        let response = app.get_anonymous(path).await;
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(
             response.json::<Value>().await.expect("JSON")["status"],
@@ -73,12 +73,7 @@ async fn health_endpoints_need_no_token() {
 #[tokio::test]
 async fn openapi_documents_every_chat_operation_with_schemas_errors_and_bearer_auth() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_anonymous("/openapi.json").await;
     assert_eq!(response.status(), 200);
     assert!(header(&response, "content-type").starts_with("application/json"));
     let document: Value = response.json().await.expect("JSON");
@@ -154,12 +149,7 @@ fn the_openapi_document_matches_its_snapshot() {
 #[tokio::test]
 async fn docs_work_offline_from_assets_in_the_binary() {
     let app = TestApp::spawn().await;
-    let page = app
-        .client
-        .get(app.url("/docs"))
-        .send()
-        .await
-        .expect("request");
+    let page = app.get_anonymous("/docs").await;
     assert_eq!(page.status(), 200);
     assert!(header(&page, "content-type").starts_with("text/html"));
     let html = page.text().await.expect("html");
@@ -172,12 +162,7 @@ async fn docs_work_offline_from_assets_in_the_binary() {
         "/docs/swagger-ui.css",
         "/docs/swagger-ui-standalone-preset.js",
     ] {
-        let response = app
-            .client
-            .get(app.url(asset))
-            .send()
-            .await
-            .expect("request");
+        let response = app.get_anonymous(asset).await;
         assert_eq!(response.status(), 200, "{asset}");
         assert!(
             response.bytes().await.expect("asset").len() > 1000,
@@ -196,12 +181,7 @@ async fn metrics_count_requests_by_route_template_never_raw_path() {
         app.get(&format!("/chat/{id}"), &user.token).await.status(),
         200
     );
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_anonymous("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(header(&response, "content-type").starts_with("text/plain"));
     let text = response.text().await.expect("text");
@@ -244,7 +224,7 @@ async fn every_response_carries_a_request_id_and_nosniff() {
         "a client's id is kept"
     );
     for path in ["/health/live", "/nope", "/chat/"] {
-        let response = app.client.get(app.url(path)).send().await.expect("request");
+        let response = app.get_anonymous(path).await;
         assert_eq!(
             header(&response, "x-request-id").len(),
             32,
@@ -356,12 +336,7 @@ async fn unknown_methods_do_not_mint_metric_series() {
         let response = app.client.request(method, app.url("/chat/")).send().await;
         problem(response.expect("request"), 405).await;
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("request");
+    let metrics = app.get_anonymous("/metrics").await;
     let text = metrics.text().await.expect("text");
     assert!(
         !text.contains("FOOBAR"),

@@ -155,12 +155,7 @@ async fn assert_503_within(app: &TestApp, path: &str, token: Option<&str>, bound
 async fn wait_until_ready(app: &TestApp, within: Duration, since: &str) {
     let deadline = Instant::now() + within;
     loop {
-        let ready = app
-            .client
-            .get(app.url("/health/ready"))
-            .send()
-            .await
-            .expect("request");
+        let ready = app.get_anonymous("/health/ready").await;
         if ready.status() == 200 {
             return;
         }
@@ -184,25 +179,9 @@ async fn a_database_refusing_connections_gives_503s_within_two_seconds() {
     let user = User::new();
     assert_503_within(&app, "/chat/", Some(&user.token), Duration::from_secs(2)).await;
     assert_503_within(&app, "/health/ready", None, Duration::from_secs(2)).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/health/live"))
-            .send()
-            .await
-            .expect("request")
-            .status(),
-        200
-    );
+    assert_eq!(app.get_anonymous("/health/live").await.status(), 200);
     // Still a 401 first without a token: the order of checks holds while degraded.
-    problem(
-        app.client
-            .get(app.url("/chat/"))
-            .send()
-            .await
-            .expect("request"),
-        401,
-    )
-    .await;
+    problem(app.get_anonymous("/chat/").await, 401).await;
 }
 
 #[tokio::test]
@@ -280,19 +259,9 @@ async fn an_unmigrated_database_is_not_ready_and_says_so() {
     // Up and answering, but nobody has run the migrations (RUN_MIGRATIONS=false).
     let database = TestDatabase::create().await;
     let app = TestApp::spawn_on(database.url(), &[("RUN_MIGRATIONS", "false")]).await;
-    let live = app
-        .client
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .expect("request");
+    let live = app.get_anonymous("/health/live").await;
     assert_eq!(live.status(), 200);
-    let ready = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.get_anonymous("/health/ready").await;
     assert_eq!(header(&ready, "retry-after"), "2");
     let body = problem(ready, 503).await;
     assert_eq!(
