@@ -9,8 +9,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
-use chat_domain::RepositoryError;
-use chat_infra::{Database, DatabaseConfig};
+use chat_domain::{RepositoryError, SchemaMigrations};
+use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
 
 use crate::auth::TokenVerifier;
 use crate::config::{Config, DatabaseSettings};
@@ -18,6 +18,7 @@ use crate::error::Chain;
 use crate::metrics::Metrics;
 use crate::routes::{self, operations};
 use crate::state::AppState;
+use crate::storage::Storage;
 use crate::telemetry::{self, HeaderLimit};
 
 /// How long start-up waits for migrations before serving anyway (503 until
@@ -73,33 +74,46 @@ pub fn database_config(settings: &DatabaseSettings) -> DatabaseConfig {
     database
 }
 
+/// The storage the configuration names: the SeaORM adapter over a lazily
+/// connected PostgreSQL or SQLite pool. The one place that names chat-infra.
+pub async fn database_storage(config: &Config) -> Result<Storage, StartupError> {
+    let database = Database::connect(&database_config(&config.database)).await?;
+    let chats = std::sync::Arc::new(SeaOrmRepository::new(database.clone()));
+    Ok(Storage::new(chats, std::sync::Arc::new(database)))
+}
+
 impl Application {
-    /// Connects the pool (lazily), applies migrations when asked, and binds.
-    /// `handle_signals` lets SIGTERM/SIGINT stop the server gracefully (the
-    /// binary); tests stop it through [`Application::handle`].
+    /// Connects the configured database (lazily), applies migrations when
+    /// asked, and binds. `handle_signals` lets SIGTERM/SIGINT stop the server
+    /// gracefully (the binary); tests stop it through [`Application::handle`].
     pub async fn build(config: Config, handle_signals: bool) -> Result<Self, StartupError> {
-        let verifier = TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?;
-        let database = Database::connect(&database_config(&config.database)).await?;
+        let storage = database_storage(&config).await?;
+        Self::build_on(config, storage, handle_signals).await
+    }
+
+    /// Like [`Application::build`], over storage the caller built (the fast
+    /// test tier passes the in-memory adapter).
+    pub async fn build_on(
+        config: Config,
+        storage: Storage,
+        handle_signals: bool,
+    ) -> Result<Self, StartupError> {
+        let verifier = web::Data::new(TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?);
         let schema_ready = if config.run_migrations {
-            migrate_at_start(&database).await?
+            migrate_at_start(storage.schema.as_ref()).await?
         } else {
-            schema_at_start(&database).await
+            schema_at_start(storage.schema.as_ref()).await
         };
-        let state = web::Data::new(AppState::new(
-            database,
-            verifier,
-            Metrics::new(),
-            schema_ready,
-        ));
+        let state = web::Data::new(AppState::new(storage, Metrics::new(), schema_ready));
         if !schema_ready && config.run_migrations {
             tokio::spawn(migrate_in_background(state.clone()));
         } else if !schema_ready {
             tokio::spawn(await_migrations(state.clone()));
         }
         if config.database.min_connections > 0 {
-            let database = state.database.clone();
+            let pool = state.storage.pool.clone();
             let connections = config.database.min_connections;
-            tokio::spawn(async move { database.warm_up(connections).await });
+            tokio::spawn(async move { pool.warm_up(connections).await });
         }
 
         let listener =
@@ -118,6 +132,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(server_state.clone())
+                .app_data(verifier.clone())
                 .app_data(openapi.clone())
                 .app_data(header_limit.clone())
                 .configure(routes::configure)
@@ -180,7 +195,7 @@ impl Application {
     /// Serves until stopped, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.state.database.close().await;
+        self.state.storage.pool.close().await;
         tracing::info!("stopped");
         result
     }
@@ -221,8 +236,8 @@ fn cors(origins: &[String]) -> Cors {
 
 /// Applies migrations; `Ok(false)` when the database is away (serve 503s and
 /// keep trying), an error when a migration itself fails.
-async fn migrate_at_start(database: &Database) -> Result<bool, StartupError> {
-    match tokio::time::timeout(MIGRATION_ATTEMPT, database.migrate()).await {
+async fn migrate_at_start(schema: &dyn SchemaMigrations) -> Result<bool, StartupError> {
+    match tokio::time::timeout(MIGRATION_ATTEMPT, schema.migrate()).await {
         Ok(Ok(())) => Ok(true),
         Ok(Err(RepositoryError::Unavailable(cause))) => {
             tracing::warn!(
@@ -241,8 +256,8 @@ async fn migrate_at_start(database: &Database) -> Result<bool, StartupError> {
 
 /// With `RUN_MIGRATIONS=false` someone else migrates (`chat-api migrate`, a
 /// deploy job): serve 503 until they have, rather than 500s from missing tables.
-async fn schema_at_start(database: &Database) -> bool {
-    match tokio::time::timeout(MIGRATION_ATTEMPT, database.schema_is_current()).await {
+async fn schema_at_start(schema: &dyn SchemaMigrations) -> bool {
+    match tokio::time::timeout(MIGRATION_ATTEMPT, schema.schema_is_current()).await {
         Ok(Ok(true)) => true,
         Ok(Ok(false)) => {
             tracing::warn!(
@@ -261,7 +276,8 @@ async fn schema_at_start(database: &Database) -> bool {
 async fn await_migrations(state: web::Data<AppState>) {
     loop {
         tokio::time::sleep(MIGRATION_RETRY).await;
-        let check = tokio::time::timeout(MIGRATION_ATTEMPT, state.database.schema_is_current());
+        let check =
+            tokio::time::timeout(MIGRATION_ATTEMPT, state.storage.schema.schema_is_current());
         if let Ok(Ok(true)) = check.await {
             tracing::info!("database schema migrated; serving");
             state.mark_schema_ready();
@@ -273,7 +289,7 @@ async fn await_migrations(state: web::Data<AppState>) {
 async fn migrate_in_background(state: web::Data<AppState>) {
     loop {
         tokio::time::sleep(MIGRATION_RETRY).await;
-        match tokio::time::timeout(MIGRATION_ATTEMPT, state.database.migrate()).await {
+        match tokio::time::timeout(MIGRATION_ATTEMPT, state.storage.schema.migrate()).await {
             Ok(Ok(())) => {
                 tracing::info!("migrations applied; serving");
                 state.mark_schema_ready();

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{JwtSettings, is_hmac};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Why a request was not authenticated; the message is safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,12 +447,12 @@ impl FromRequest for AuthUser {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = request.app_data::<web::Data<AppState>>() else {
+        let Some(verifier) = request.app_data::<web::Data<TokenVerifier>>() else {
             return ready(Err(ApiError::internal(
-                "application state is not configured",
+                "token verification is not configured",
             )));
         };
-        let result = state.verifier.authenticate(request).map(|user| {
+        let result = verifier.authenticate(request).map(|user| {
             tracing::Span::current().record("user_id", tracing::field::display(user));
             AuthUser(user)
         });

@@ -4,6 +4,7 @@
 //! - [`auth`]: bearer-token verification and the authenticated-user extractor;
 //! - [`routes`]: thin handlers, one per operation;
 //! - [`error`]: the one mapping to `application/problem+json`;
+//! - [`storage`]: the domain's ports the service runs over (no adapter named);
 //! - [`app`]: [`Application::build`], which binds and wires everything;
 //! - [`openapi`], [`metrics`], [`telemetry`]: documentation and observability.
 
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod params;
 pub mod routes;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 
 pub use app::{Application, StartupError};

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use chat_infra::Database;
+use chat_domain::ConnectionPool;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -27,7 +27,6 @@ pub struct Metrics {
     in_flight: IntGauge,
     pool: IntGaugeVec,
     statements: IntCounter,
-    transactions: IntCounter,
     /// Serialises scrapes, which move the statement counters forward.
     scrape: Mutex<()>,
 }
@@ -82,8 +81,6 @@ impl Metrics {
         .expect("valid metric");
         let statements = IntCounter::new("db_statements_total", "SQL statements executed.")
             .expect("valid metric");
-        let transactions = IntCounter::new("db_transactions_total", "Database transactions begun.")
-            .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new("chat_api_build_info", "Build information; always 1."),
             &["version"],
@@ -96,7 +93,6 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(pool.clone()),
             Box::new(statements.clone()),
-            Box::new(transactions.clone()),
             Box::new(build),
         ] {
             registry
@@ -110,7 +106,6 @@ impl Metrics {
             in_flight,
             pool,
             statements,
-            transactions,
             scrape: Mutex::new(()),
         }
     }
@@ -130,26 +125,23 @@ impl Metrics {
     }
 
     /// The text exposition of every metric, with pool figures read now.
-    pub fn render(&self, database: &Database) -> String {
+    pub fn render(&self, pool: &dyn ConnectionPool) -> String {
         let _scrape = self
             .scrape
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let pool = database.pool_status();
+        let status = pool.status();
         self.pool
             .with_label_values(&["idle"])
-            .set(i64::from(pool.idle));
+            .set(i64::from(status.idle));
         self.pool
             .with_label_values(&["in_use"])
-            .set(i64::from(pool.size.saturating_sub(pool.idle)));
+            .set(i64::from(status.in_use()));
         self.pool
             .with_label_values(&["max"])
-            .set(i64::from(pool.max));
-        let stats = database.stats();
+            .set(i64::from(status.max));
         self.statements
-            .inc_by(stats.statements().saturating_sub(self.statements.get()));
-        self.transactions
-            .inc_by(stats.transactions().saturating_sub(self.transactions.get()));
+            .inc_by(pool.statements().saturating_sub(self.statements.get()));
         let mut buffer = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(%error, "encoding metrics failed");

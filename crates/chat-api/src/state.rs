@@ -1,40 +1,43 @@
 //! What every handler shares.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chat_domain::ChatService;
-use chat_infra::{Database, SeaOrmRepository};
+use chat_domain::{ChatService, ChatStore};
 
-use crate::auth::TokenVerifier;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::storage::Storage;
+
+/// The use cases over whichever storage the service was built with.
+pub type Chats = ChatService<Arc<dyn ChatStore>>;
 
 /// The service's shared state, built once at start.
-#[derive(Debug)]
 pub struct AppState {
-    chats: ChatService<SeaOrmRepository>,
-    /// The pool (readiness, metrics, shutdown).
-    pub database: Database,
-    /// Bearer-token verification.
-    pub verifier: TokenVerifier,
+    chats: Chats,
+    /// The storage ports (readiness, pool gauges, schema).
+    pub storage: Storage,
     /// Request and pool metrics.
     pub metrics: Metrics,
     /// False until migrations have been applied (or are not ours to apply).
     schema_ready: AtomicBool,
 }
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("storage", &self.storage)
+            .field("schema_ready", &self.schema_is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
 impl AppState {
-    /// The state over this pool; `schema_ready` says whether `/chat` may use it yet.
-    pub fn new(
-        database: Database,
-        verifier: TokenVerifier,
-        metrics: Metrics,
-        schema_ready: bool,
-    ) -> Self {
+    /// The state over this storage; `schema_ready` says whether `/chat` may use it yet.
+    pub fn new(storage: Storage, metrics: Metrics, schema_ready: bool) -> Self {
         Self {
-            chats: ChatService::new(SeaOrmRepository::new(database.clone())),
-            database,
-            verifier,
+            chats: ChatService::new(storage.chats.clone()),
+            storage,
             metrics,
             schema_ready: AtomicBool::new(schema_ready),
         }
@@ -42,7 +45,7 @@ impl AppState {
 
     /// The use cases, or 503 while the schema is not migrated yet (the
     /// database was away at start; a background task keeps trying).
-    pub fn chats(&self) -> Result<&ChatService<SeaOrmRepository>, ApiError> {
+    pub fn chats(&self) -> Result<&Chats, ApiError> {
         if self.schema_is_ready() {
             Ok(&self.chats)
         } else {

@@ -9,7 +9,8 @@
 //! - entities and commands: [`Chat`], [`KmeansData`], [`NewChat`],
 //!   [`ChatReplacement`], [`ChatPatch`];
 //! - paging: [`PageRequest`], [`Page`], [`ChatCursor`];
-//! - ports: [`ChatRepository`], [`KmeansDataRepository`];
+//! - ports: [`ChatRepository`], [`KmeansDataRepository`] (both: [`ChatStore`]), and
+//!   for an operations edge [`Readiness`], [`SchemaMigrations`], [`ConnectionPool`];
 //! - use cases: [`ChatService`];
 //! - an in-memory implementation of the ports for fast tests: [`memory::InMemoryRepository`].
 //!
@@ -33,6 +34,9 @@ pub use error::DomainError;
 pub use ids::{ChatId, IdError, KmeansDataId, UserId};
 pub use kmeans::{Centroids, CentroidsError, KmeansData, NewKmeansData};
 pub use page::{ChatCursor, Limit, LimitError, Page, PageRequest, PageStart, Skip, SkipError};
-pub use ports::{BoxError, ChatRepository, KmeansDataRepository, RepositoryError};
+pub use ports::{
+    BoxError, ChatRepository, ChatStore, ConnectionPool, KmeansDataRepository, PoolStatus,
+    Readiness, RepositoryError, SchemaMigrations,
+};
 pub use service::ChatService;
 pub use time::Timestamp;

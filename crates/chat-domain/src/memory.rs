@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -10,7 +11,10 @@ use crate::chat::{Chat, ChatChanges, ExpectedVersion};
 use crate::ids::{ChatId, UserId};
 use crate::kmeans::KmeansData;
 use crate::page::{ChatCursor, Page, PageRequest, PageStart};
-use crate::ports::{ChatRepository, KmeansDataRepository, RepositoryError};
+use crate::ports::{
+    ChatRepository, ConnectionPool, KmeansDataRepository, PoolStatus, Readiness, RepositoryError,
+    SchemaMigrations,
+};
 use crate::time::Timestamp;
 
 #[derive(Debug, Default)]
@@ -36,6 +40,11 @@ impl InMemoryRepository {
     /// Whether `user` has been provisioned (by a first write).
     pub fn has_user(&self, user: UserId) -> bool {
         self.lock().users.contains(&user)
+    }
+
+    /// How many k-means results are stored, for every chat of every user.
+    pub fn kmeans_data_count(&self) -> usize {
+        self.lock().kmeans.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -180,4 +189,38 @@ impl KmeansDataRepository for InMemoryRepository {
         results.sort_by_key(|data| (data.created_at, data.id));
         Ok(results)
     }
+}
+
+/// Memory is always there: ready, migrated, and without connections.
+#[async_trait]
+impl Readiness for InMemoryRepository {
+    async fn ping(&self, _within: Duration) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SchemaMigrations for InMemoryRepository {
+    async fn schema_is_current(&self) -> Result<bool, RepositoryError> {
+        Ok(true)
+    }
+
+    async fn migrate(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionPool for InMemoryRepository {
+    fn status(&self) -> PoolStatus {
+        PoolStatus::default()
+    }
+
+    fn statements(&self) -> u64 {
+        0
+    }
+
+    async fn warm_up(&self, _connections: u32) {}
+
+    async fn close(&self) {}
 }

@@ -3,6 +3,8 @@
 //! the query and another user's chat is indistinguishable from an absent one.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -94,4 +96,128 @@ pub trait KmeansDataRepository: Send + Sync {
         owner: UserId,
         chat: ChatId,
     ) -> Result<Vec<KmeansData>, RepositoryError>;
+}
+
+/// Both storage ports at once: what the HTTP service's use cases run over.
+/// Every type implementing both ports is a `ChatStore`, so an adapter can be
+/// handed around as one `Arc<dyn ChatStore>`.
+pub trait ChatStore: ChatRepository + KmeansDataRepository {}
+
+impl<T: ChatRepository + KmeansDataRepository + ?Sized> ChatStore for T {}
+
+// A shared adapter is still an adapter: `Arc<dyn ChatStore>` (or `Arc<A>`)
+// implements the ports by delegation, so `ChatService<Arc<dyn ChatStore>>` works.
+#[async_trait]
+impl<T: ChatRepository + ?Sized> ChatRepository for Arc<T> {
+    async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
+        (**self).insert(chat).await
+    }
+
+    async fn find(&self, owner: UserId, id: ChatId) -> Result<Option<Chat>, RepositoryError> {
+        (**self).find(owner, id).await
+    }
+
+    async fn list(&self, owner: UserId, page: PageRequest) -> Result<Page<Chat>, RepositoryError> {
+        (**self).list(owner, page).await
+    }
+
+    async fn update(
+        &self,
+        owner: UserId,
+        id: ChatId,
+        changes: &ChatChanges,
+        expected: &ExpectedVersion,
+        now: Timestamp,
+    ) -> Result<Chat, RepositoryError> {
+        (**self).update(owner, id, changes, expected, now).await
+    }
+
+    async fn delete(
+        &self,
+        owner: UserId,
+        id: ChatId,
+        expected: &ExpectedVersion,
+    ) -> Result<(), RepositoryError> {
+        (**self).delete(owner, id, expected).await
+    }
+}
+
+#[async_trait]
+impl<T: KmeansDataRepository + ?Sized> KmeansDataRepository for Arc<T> {
+    async fn add_kmeans_data(
+        &self,
+        owner: UserId,
+        data: &KmeansData,
+    ) -> Result<(), RepositoryError> {
+        (**self).add_kmeans_data(owner, data).await
+    }
+
+    async fn list_kmeans_data(
+        &self,
+        owner: UserId,
+        chat: ChatId,
+    ) -> Result<Vec<KmeansData>, RepositoryError> {
+        (**self).list_kmeans_data(owner, chat).await
+    }
+}
+
+// --- What an operations edge needs from storage -------------------------------
+//
+// Readiness probes, metrics and start-up need a little more than the use
+// cases: whether storage answers, how busy its pool is, and whether its schema
+// is migrated. Small ports, so a service can run over any adapter (the
+// in-memory one included) without naming the adapter's crate.
+
+/// Whether storage answers: what a readiness probe asks.
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    /// `Ok` when storage answers a trivial request within `within`;
+    /// [`RepositoryError::Unavailable`] otherwise.
+    async fn ping(&self, within: Duration) -> Result<(), RepositoryError>;
+}
+
+/// The storage schema: whether it is migrated, and migrating it.
+#[async_trait]
+pub trait SchemaMigrations: Send + Sync {
+    /// Whether every migration this build knows has been applied (read-only).
+    async fn schema_is_current(&self) -> Result<bool, RepositoryError>;
+
+    /// Applies pending migrations; safe when several processes start together.
+    async fn migrate(&self) -> Result<(), RepositoryError>;
+}
+
+/// A connection pool's occupancy at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The configured maximum.
+    pub max: u32,
+}
+
+impl PoolStatus {
+    /// Connections in use now.
+    pub fn in_use(&self) -> u32 {
+        self.size.saturating_sub(self.idle)
+    }
+}
+
+/// The connection pool behind the ports, as metrics and the process lifecycle
+/// see it. Adapters without connections answer with zeros and do nothing.
+#[async_trait]
+pub trait ConnectionPool: Send + Sync {
+    /// Occupancy now.
+    fn status(&self) -> PoolStatus;
+
+    /// Statements executed so far (a counter that only goes up).
+    fn statements(&self) -> u64;
+
+    /// Opens up to `connections` connections ahead of traffic; failures are
+    /// ignored (the pool opens connections on demand anyway).
+    async fn warm_up(&self, connections: u32);
+
+    /// Closes every connection; later calls fail as unavailable.
+    async fn close(&self);
 }

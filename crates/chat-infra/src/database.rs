@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chat_domain::RepositoryError;
+use chat_domain::{PoolStatus, RepositoryError};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -100,17 +100,6 @@ impl QueryStats {
     pub fn transactions(&self) -> u64 {
         self.transactions.load(Ordering::Relaxed)
     }
-}
-
-/// Pool occupancy, for metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolStatus {
-    /// Open connections.
-    pub size: u32,
-    /// Open connections not in use.
-    pub idle: u32,
-    /// The configured maximum.
-    pub max: u32,
 }
 
 /// A handle on the pools; cheap to clone.

@@ -4,6 +4,8 @@
 //!   readiness pings, pool status and statement counts;
 //! - [`SeaOrmRepository`]: implements [`chat_domain::ChatRepository`] and
 //!   [`chat_domain::KmeansDataRepository`] with one code path for both backends;
+//! - the operations ports ([`chat_domain::Readiness`], [`chat_domain::SchemaMigrations`],
+//!   [`chat_domain::ConnectionPool`]) for [`Database`];
 //! - [`entities`]: the tables, for other Rust services that share them.
 //!
 //! Database errors become [`chat_domain::RepositoryError`] in exactly one
@@ -13,8 +15,10 @@ mod database;
 pub mod entities;
 mod error;
 mod mapping;
+mod operations;
 mod repository;
 mod session;
 
-pub use database::{ConnectError, Database, DatabaseConfig, PoolStatus, QueryStats, redact_url};
+pub use chat_domain::PoolStatus;
+pub use database::{ConnectError, Database, DatabaseConfig, QueryStats, redact_url};
 pub use repository::SeaOrmRepository;

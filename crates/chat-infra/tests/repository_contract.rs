@@ -1,46 +1,95 @@
-//! The repository contract: one suite, run against PostgreSQL and SQLite.
+//! The repository contract: one suite, run against every adapter of the
+//! ports — the in-memory one, PostgreSQL and SQLite.
 //!
 //! Each case is an `async fn(&Backend)` in `cases`; the `contract!` macro at the
-//! bottom instantiates every case once per backend, each on a fresh database.
+//! bottom instantiates every case once per adapter, each on a fresh store.
+//! Cases that look behind the ports with SQL are listed under `sql_contract!`
+//! and run on the two databases only.
 
+use std::sync::Arc;
+
+use chat_domain::ChatStore;
+use chat_domain::memory::InMemoryRepository;
 use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
 use chat_testing::{TestDatabase, TestSqlite};
 
-/// A migrated, empty database and the repository over it.
+/// A fresh, empty store behind the ports.
 struct Backend {
-    repo: SeaOrmRepository,
+    repo: Arc<dyn ChatStore>,
+    memory: Option<Arc<InMemoryRepository>>,
+    sql: Option<Database>,
     _postgres: Option<TestDatabase>,
     _sqlite: Option<TestSqlite>,
 }
 
 impl Backend {
-    async fn postgres() -> Self {
-        let database = TestDatabase::create().await;
-        let repo = repository(database.url()).await;
+    fn memory() -> Self {
+        let memory = Arc::new(InMemoryRepository::new());
         Self {
-            repo,
-            _postgres: Some(database),
+            repo: memory.clone(),
+            memory: Some(memory),
+            sql: None,
+            _postgres: None,
             _sqlite: None,
         }
     }
 
+    async fn postgres() -> Self {
+        let database = TestDatabase::create().await;
+        let mut backend = Self::sql(database.url()).await;
+        backend._postgres = Some(database);
+        backend
+    }
+
     async fn sqlite() -> Self {
         let database = TestSqlite::create();
-        let repo = repository(database.url()).await;
+        let mut backend = Self::sql(database.url()).await;
+        backend._sqlite = Some(database);
+        backend
+    }
+
+    /// A migrated database at `url` and the SeaORM adapter over it.
+    async fn sql(url: &str) -> Self {
+        let db = Database::connect(&DatabaseConfig::new(url))
+            .await
+            .expect("pool");
+        db.migrate().await.expect("migrations apply");
         Self {
-            repo,
+            repo: Arc::new(SeaOrmRepository::new(db.clone())),
+            memory: None,
+            sql: Some(db),
             _postgres: None,
-            _sqlite: Some(database),
+            _sqlite: None,
         }
     }
-}
 
-async fn repository(url: &str) -> SeaOrmRepository {
-    let db = Database::connect(&DatabaseConfig::new(url))
-        .await
-        .expect("pool");
-    db.migrate().await.expect("migrations apply");
-    SeaOrmRepository::new(db)
+    /// The database behind the adapter, for the cases in `sql_contract!`.
+    fn database(&self) -> &Database {
+        self.sql
+            .as_ref()
+            .expect("a SQL-only case runs on a database")
+    }
+
+    /// How many k-means results are stored, for every chat of every user.
+    async fn kmeans_rows(&self) -> usize {
+        use sea_orm::ConnectionTrait;
+        if let Some(memory) = &self.memory {
+            return memory.kmeans_data_count();
+        }
+        let db = self.database();
+        let count = db
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.backend(),
+                "SELECT count(*) AS n FROM kmeans_data",
+            ))
+            .await
+            .expect("count")
+            .expect("a row")
+            .try_get::<i64>("", "n")
+            .expect("a number");
+        usize::try_from(count).expect("a count")
+    }
 }
 
 mod cases {
@@ -49,9 +98,9 @@ mod cases {
 
     use chat_domain::{
         Centroids, Chat, ChatChanges, ChatCursor, ChatId, ChatPatch, ChatReplacement,
-        ChatRepository, ChatService, Description, DescriptionPatch, DomainError, ExpectedVersion,
-        KmeansDataRepository, Limit, NewChat, NewKmeansData, PageRequest, PageStart,
-        RepositoryError, Skip, Timestamp, Title, UserId, Version,
+        ChatRepository, ChatService, ChatStore, Description, DescriptionPatch, DomainError,
+        ExpectedVersion, KmeansDataRepository, Limit, NewChat, NewKmeansData, PageRequest,
+        PageStart, RepositoryError, Skip, Timestamp, Title, UserId, Version,
     };
     use futures_util::future::join_all;
     use sea_orm::ConnectionTrait;
@@ -87,7 +136,7 @@ mod cases {
         )
     }
 
-    fn service(backend: &Backend) -> ChatService<chat_infra::SeaOrmRepository> {
+    fn service(backend: &Backend) -> ChatService<Arc<dyn ChatStore>> {
         ChatService::new(backend.repo.clone())
     }
 
@@ -622,20 +671,11 @@ mod cases {
         svc.delete(owner, chat.id, &ExpectedVersion::Any)
             .await
             .expect("delete");
-        let remaining = backend
-            .repo
-            .database()
-            .connection()
-            .query_one_raw(sea_orm::Statement::from_string(
-                backend.repo.database().backend(),
-                "SELECT count(*) AS n FROM kmeans_data",
-            ))
-            .await
-            .expect("count")
-            .expect("a row")
-            .try_get::<i64>("", "n")
-            .expect("a number");
-        assert_eq!(remaining, 0, "kmeans_data rows cascade with their chat");
+        assert_eq!(
+            backend.kmeans_rows().await,
+            0,
+            "k-means results go with their chat"
+        );
     }
 
     pub async fn a_hundred_concurrent_first_writes_of_one_user_all_succeed(backend: &Backend) {
@@ -668,7 +708,7 @@ mod cases {
             .create(owner, new_chat("fine", None))
             .await
             .expect("create");
-        let db = backend.repo.database();
+        let db = backend.database();
         // Another service writes k = 2 with a single, ragged row of centroids.
         let sql = match db.backend() {
             sea_orm::DbBackend::Postgres => {
@@ -706,6 +746,20 @@ mod cases {
 
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(&super::Backend::memory()).await;
+                }
+            )*
+        }
+        sql_contract!($($case),*);
+    };
+}
+
+macro_rules! sql_contract {
+    ($($case:ident),* $(,)?) => {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -742,5 +796,10 @@ contract!(
     delete_removes_the_chat_once,
     kmeans_data_is_listed_oldest_first_and_cascades,
     a_hundred_concurrent_first_writes_of_one_user_all_succeed,
-    a_row_broken_by_another_writer_is_an_error_not_a_panic,
 );
+
+mod sql_only {
+    use super::{Backend, cases};
+
+    sql_contract!(a_row_broken_by_another_writer_is_an_error_not_a_panic);
+}

@@ -42,7 +42,7 @@ pub async fn live() -> HttpResponse {
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let probe = state.database.ping(READY_WITHIN).await;
+    let probe = state.storage.readiness.ping(READY_WITHIN).await;
     match probe {
         Ok(()) if state.schema_is_ready() => HttpResponse::Ok()
             .insert_header((CACHE_CONTROL, "no-store"))
@@ -68,7 +68,7 @@ fn not_ready(detail: &str, cause: chat_domain::BoxError) -> HttpResponse {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let body = state.metrics.render(&state.database);
+    let body = state.metrics.render(state.storage.pool.as_ref());
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, metrics::CONTENT_TYPE))
         .body(body)

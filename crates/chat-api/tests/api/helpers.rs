@@ -1,13 +1,24 @@
-//! The harness: a real server on port 0 over a fresh PostgreSQL database,
-//! spoken to over TCP with a real HTTP client and really signed tokens.
+//! The harness: a real server on port 0, spoken to over TCP with a real HTTP
+//! client and really signed tokens, over one of two storages:
+//!
+//! - the in-memory adapter (the fast tier: no database, seconds);
+//! - a fresh PostgreSQL database (the real tier).
+//!
+//! A test written once inside [`on_every_adapter!`] runs on both: its body
+//! calls [`TestApp::spawn`], which starts the server on the backend that the
+//! generated test (`…::on_memory` or `…::on_postgres`) chose. Tests about the
+//! database itself use `#[tokio::test]` and get PostgreSQL.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::ServerHandle;
 use actix_web::web;
 use chat_api::state::AppState;
+use chat_api::storage::Storage;
 use chat_api::{Application, Config};
+use chat_domain::memory::InMemoryRepository;
 use chat_testing::TestDatabase;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Client, RequestBuilder, Response};
@@ -20,6 +31,57 @@ pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 /// A path under `tests/fixtures`.
 pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where a test's server keeps its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `InMemoryRepository`: no database at all.
+    Memory,
+    /// A fresh PostgreSQL database per server.
+    Postgres,
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+impl Backend {
+    /// Runs a test body with `TestApp::spawn*` starting servers on this backend.
+    pub async fn run(self, test: impl Future<Output = ()>) {
+        BACKEND.scope(self, test).await;
+    }
+
+    /// The backend of the running test: PostgreSQL outside [`on_every_adapter!`].
+    fn current() -> Self {
+        BACKEND
+            .try_with(|backend| *backend)
+            .unwrap_or(Self::Postgres)
+    }
+}
+
+/// Runs one test on every storage adapter: `name::on_memory` (the fast tier,
+/// `cargo test -p chat-api --test api on_memory`) and `name::on_postgres`.
+macro_rules! on_every_adapter {
+    ($(#[$meta:meta])* async fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn test() $body
+
+            #[tokio::test]
+            async fn on_memory() {
+                crate::helpers::Backend::Memory.run(test()).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                crate::helpers::Backend::Postgres.run(test()).await;
+            }
+        }
+    };
 }
 
 /// A running server and what it runs on.
@@ -45,24 +107,45 @@ impl Drop for TestApp {
 pub type Settings<'a> = &'a [(&'a str, &'a str)];
 
 impl TestApp {
-    /// A server over a fresh, migrated PostgreSQL database, trusting [`SECRET`].
+    /// A server trusting [`SECRET`], over the running test's backend: the
+    /// in-memory adapter, or a fresh, migrated PostgreSQL database.
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
     }
 
     /// Like [`TestApp::spawn`] with extra settings (they win over the defaults).
     pub async fn spawn_with(settings: Settings<'_>) -> Self {
-        let database = TestDatabase::create().await;
-        let url = database.url().to_owned();
-        Self::start(Some(database), &url, settings).await
+        match Backend::current() {
+            Backend::Memory => {
+                let storage = Storage::single(Arc::new(InMemoryRepository::new()));
+                // A URL nothing listens on: were anything to connect, it would fail loudly.
+                Self::start(
+                    None,
+                    "postgres://nobody@127.0.0.1:1/none",
+                    Some(storage),
+                    settings,
+                )
+                .await
+            }
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                let url = database.url().to_owned();
+                Self::start(Some(database), &url, None, settings).await
+            }
+        }
     }
 
     /// A server whose database is at `url` (which may be unreachable).
     pub async fn spawn_on(url: &str, settings: Settings<'_>) -> Self {
-        Self::start(None, url, settings).await
+        Self::start(None, url, None, settings).await
     }
 
-    async fn start(database: Option<TestDatabase>, url: &str, settings: Settings<'_>) -> Self {
+    async fn start(
+        database: Option<TestDatabase>,
+        url: &str,
+        storage: Option<Storage>,
+        settings: Settings<'_>,
+    ) -> Self {
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", url),
             ("BIND_ADDRESS", "127.0.0.1:0"),
@@ -77,9 +160,11 @@ impl TestApp {
         }
         let config =
             Config::from_lookup(|key| env.get(key).cloned()).expect("test configuration is valid");
-        let app = Application::build(config, false)
-            .await
-            .expect("the server starts");
+        let app = match storage {
+            Some(storage) => Application::build_on(config, storage, false).await,
+            None => Application::build(config, false).await,
+        }
+        .expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         let state = app.state();
@@ -145,12 +230,23 @@ impl TestApp {
 
     /// Statements the server's pool has executed so far.
     pub fn statements(&self) -> u64 {
-        self.state.database.stats().statements()
+        self.state.storage.pool.statements()
     }
 
-    /// Transactions the server's pool has begun so far.
-    pub fn transactions(&self) -> u64 {
-        self.state.database.stats().transactions()
+    /// The URL of the server's own PostgreSQL database (tests that look
+    /// behind the API); panics on the in-memory backend.
+    pub fn database_url(&self) -> &str {
+        self._database
+            .as_ref()
+            .map(TestDatabase::url)
+            .expect("this test runs on PostgreSQL")
+    }
+
+    /// A connection to the server's own PostgreSQL database.
+    pub async fn sql(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(self.database_url())
+            .await
+            .expect("the test database answers")
     }
 }
 

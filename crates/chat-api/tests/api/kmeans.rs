@@ -21,55 +21,56 @@ async fn add_result(app: &TestApp, user: &User, chat_id: &str, rows: Vec<Vec<f64
         .expect("stored");
 }
 
-#[tokio::test]
-async fn include_adds_the_results_oldest_first() {
-    let app = TestApp::spawn().await;
-    let user = User::new();
-    let chat = app.create_chat(&user.token, "with results").await;
-    let id = chat["id"].as_str().expect("id");
-    add_result(
-        &app,
-        &user,
-        id,
-        vec![vec![0.0, 1.5], vec![2.0, 3.0], vec![4.5, 0.5]],
-    )
-    .await;
-    add_result(&app, &user, id, vec![vec![-1.25]]).await;
-
-    let response = app
-        .get(&format!("/chat/{id}?include=kmeans_datas"), &user.token)
+on_every_adapter! {
+    async fn include_adds_the_results_oldest_first() {
+        let app = TestApp::spawn().await;
+        let user = User::new();
+        let chat = app.create_chat(&user.token, "with results").await;
+        let id = chat["id"].as_str().expect("id");
+        add_result(
+            &app,
+            &user,
+            id,
+            vec![vec![0.0, 1.5], vec![2.0, 3.0], vec![4.5, 0.5]],
+        )
         .await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.expect("JSON");
-    for field in [
-        "id",
-        "title",
-        "description",
-        "user_id",
-        "created_at",
-        "updated_at",
-    ] {
-        assert_eq!(body[field], chat[field], "{field}");
-    }
-    let results = body["kmeans_datas"].as_array().expect("kmeans_datas");
-    assert_eq!(results.len(), 2);
-    assert_eq!(results[0]["k"], 3);
-    assert_eq!(
-        results[0]["centroids"],
-        json!([[0.0, 1.5], [2.0, 3.0], [4.5, 0.5]])
-    );
-    assert_eq!(results[0]["chat_id"], id);
-    assert_eq!(results[1]["k"], 1);
-    assert!(results[0]["created_at"].as_str() <= results[1]["created_at"].as_str());
-    Uuid::parse_str(results[0]["id"].as_str().expect("id")).expect("uuid");
+        add_result(&app, &user, id, vec![vec![-1.25]]).await;
 
-    let plain: Value = app
-        .get(&format!("/chat/{id}"), &user.token)
-        .await
-        .json()
-        .await
-        .expect("JSON");
-    assert!(plain.get("kmeans_datas").is_none(), "only when asked for");
+        let response = app
+            .get(&format!("/chat/{id}?include=kmeans_datas"), &user.token)
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("JSON");
+        for field in [
+            "id",
+            "title",
+            "description",
+            "user_id",
+            "created_at",
+            "updated_at",
+        ] {
+            assert_eq!(body[field], chat[field], "{field}");
+        }
+        let results = body["kmeans_datas"].as_array().expect("kmeans_datas");
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0]["k"], 3);
+        assert_eq!(
+            results[0]["centroids"],
+            json!([[0.0, 1.5], [2.0, 3.0], [4.5, 0.5]])
+        );
+        assert_eq!(results[0]["chat_id"], id);
+        assert_eq!(results[1]["k"], 1);
+        assert!(results[0]["created_at"].as_str() <= results[1]["created_at"].as_str());
+        Uuid::parse_str(results[0]["id"].as_str().expect("id")).expect("uuid");
+
+        let plain: Value = app
+            .get(&format!("/chat/{id}"), &user.token)
+            .await
+            .json()
+            .await
+            .expect("JSON");
+        assert!(plain.get("kmeans_datas").is_none(), "only when asked for");
+    }
 }
 
 #[tokio::test]
@@ -96,7 +97,7 @@ async fn the_included_representation_has_its_own_etag() {
 
     // Another service edits a result in place: the representation, and so its ETag, changes.
     use sea_orm::ConnectionTrait;
-    let db = app.state.database.connection();
+    let db = app.sql().await;
     db.execute_unprepared("UPDATE kmeans_data SET centroids = '[[2.0]]'")
         .await
         .expect("update");
@@ -110,48 +111,50 @@ async fn the_included_representation_has_its_own_etag() {
     assert_ne!(header(&edited, "etag"), with_one);
 }
 
-#[tokio::test]
-async fn include_accepts_only_kmeans_datas() {
-    let app = TestApp::spawn().await;
-    let user = User::new();
-    let chat = app.create_chat(&user.token, "t").await;
-    let id = chat["id"].as_str().expect("id");
-    for value in [
-        "chats",
-        "kmeans",
-        "KMEANS_DATAS",
-        "",
-        "kmeans_datas&include=kmeans_datas",
-    ] {
-        let body = problem(
-            app.get(&format!("/chat/{id}?include={value}"), &user.token)
-                .await,
-            422,
-        )
-        .await;
-        assert_eq!(error_fields(&body), ["include"], "{value}");
+on_every_adapter! {
+    async fn include_accepts_only_kmeans_datas() {
+        let app = TestApp::spawn().await;
+        let user = User::new();
+        let chat = app.create_chat(&user.token, "t").await;
+        let id = chat["id"].as_str().expect("id");
+        for value in [
+            "chats",
+            "kmeans",
+            "KMEANS_DATAS",
+            "",
+            "kmeans_datas&include=kmeans_datas",
+        ] {
+            let body = problem(
+                app.get(&format!("/chat/{id}?include={value}"), &user.token)
+                    .await,
+                422,
+            )
+            .await;
+            assert_eq!(error_fields(&body), ["include"], "{value}");
+        }
+        let body = problem(app.get("/chat/nope?include=nope", &user.token).await, 422).await;
+        assert_eq!(
+            error_fields(&body),
+            ["chat_id", "include"],
+            "every invalid parameter is listed"
+        );
     }
-    let body = problem(app.get("/chat/nope?include=nope", &user.token).await, 422).await;
-    assert_eq!(
-        error_fields(&body),
-        ["chat_id", "include"],
-        "every invalid parameter is listed"
-    );
 }
 
-#[tokio::test]
-async fn another_users_chat_with_results_is_404() {
-    let app = TestApp::spawn().await;
-    let (alice, eve) = (User::new(), User::new());
-    let chat = app.create_chat(&alice.token, "t").await;
-    let id = chat["id"].as_str().expect("id");
-    add_result(&app, &alice, id, vec![vec![1.0]]).await;
-    problem(
-        app.get(&format!("/chat/{id}?include=kmeans_datas"), &eve.token)
-            .await,
-        404,
-    )
-    .await;
+on_every_adapter! {
+    async fn another_users_chat_with_results_is_404() {
+        let app = TestApp::spawn().await;
+        let (alice, eve) = (User::new(), User::new());
+        let chat = app.create_chat(&alice.token, "t").await;
+        let id = chat["id"].as_str().expect("id");
+        add_result(&app, &alice, id, vec![vec![1.0]]).await;
+        problem(
+            app.get(&format!("/chat/{id}?include=kmeans_datas"), &eve.token)
+                .await,
+            404,
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
@@ -167,7 +170,7 @@ async fn deleting_a_chat_deletes_its_results() {
         .await;
     assert_eq!(response.expect("request").status(), 204);
     use sea_orm::ConnectionTrait;
-    let db = app.state.database.connection();
+    let db = app.sql().await;
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),

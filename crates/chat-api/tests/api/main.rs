@@ -1,13 +1,18 @@
-//! Black-box tests of the HTTP contract (`../shared/API.md`): the real server
-//! on port 0 over a fresh PostgreSQL database, a real HTTP client over TCP, and
-//! really signed tokens. One module per part of the contract.
+//! Black-box tests of the HTTP contract (docs/api.md): the real server on port
+//! 0, a real HTTP client over TCP, and really signed tokens. One module per
+//! part of the contract. Tests in `on_every_adapter!` run twice: over the
+//! in-memory adapter (`…::on_memory`, the fast tier, no database) and over a
+//! fresh PostgreSQL database (`…::on_postgres`); the rest are about the
+//! database or the binary and run on PostgreSQL or SQLite only.
+
+#[macro_use]
+mod helpers;
 
 mod auth;
 mod binary;
 mod budgets;
 mod chats;
 mod conditional;
-mod helpers;
 mod kmeans;
 mod operations;
 mod pagination;
