@@ -128,6 +128,7 @@ class Config:
         self.thin_pool = env_int("THIN_POOL", self.chat_api_pool, 1)
         self.delete_headroom = float(env_str("DELETE_HEADROOM", "2"))
         self.fill_max_s = env_int("FILL_MAX_SECONDS", 300, 1)
+        self.rounds = env_int("ROUNDS", 1, 1)
         self.skip_pgbench = env_bool("SKIP_PGBENCH")
         self.keep_dbs = env_bool("KEEP_DBS")
         self.strict = env_bool("STRICT")
@@ -180,7 +181,7 @@ class Config:
             "skip_peer", "skip_pgbench", "scenarios", "seed_users", "seed_chats_per_user", "deep_chats",
             "deep_skip", "seed_workers", "wrk_timeout", "warmup", "chat_port", "peer_port", "binary", "peer_dir",
             "skip_thin", "baseline_bin", "baseline_port", "thin_dir", "thin_bin", "thin_port", "thin_pool",
-            "delete_headroom", "fill_max_s",
+            "delete_headroom", "fill_max_s", "rounds",
         ]
         out = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items() if k in keys}
         out["pg_url"] = redact(self.pg_url)
@@ -988,63 +989,87 @@ def compare(cfg: Config, report: dict) -> None:
                             cfg.connections, cfg.threads, cfg.warmup, {"BENCH_DATA": str(data_files[server.name])})
             log(f"warmed up ({cfg.warmup} of get and {cfg.warmup} of list on each server, not measured)")
 
-        # The scenarios, each server in turn, VACUUM ANALYZE before each run.
+        # The scenarios, each server in turn, VACUUM ANALYZE before each run;
+        # ROUNDS > 1 repeats each scenario (all servers again) and keeps each
+        # server's median round. With a baseline, chat-api and chat-api-before
+        # swap places every other run so that neither always goes first.
         scenarios = report.setdefault("scenarios", {})
+
+        def run_one(server: Server, scenario: str, label: str) -> dict:
+            extra = {"BENCH_DATA": str(data_files[server.name])}
+            pool_info = None
+            if scenario in DELETES:
+                pool_path, pool_info = ensure_pool(cfg, server, scenario, users, writer, seeds[server.name]["ids"],
+                                                   data_files[server.name], report, label)
+                extra["BENCH_POOL"] = str(pool_path)
+            vacuum_analyze(cfg, server.db)
+            before = scrape_metrics(server) if server.kind == "chat-api" else {}
+            load = Path("/proc/loadavg").read_text().split()[0]
+            sampler = Sampler(server)
+            sampler.start()
+            try:
+                result = run_wrk(cfg, label, f"http://127.0.0.1:{server.port}", scenario, cfg.connections,
+                                 cfg.threads, cfg.duration, extra)
+            finally:
+                usage = sampler.stop()
+            result.update(usage)
+            result["loadavg_before"] = float(load)
+            if pool_info is not None:
+                result["pool"] = pool_info
+            if before:
+                after = scrape_metrics(server)
+                # Cross-check of the pgbench scripts: statements per request
+                # (BEGIN/COMMIT not counted) and the pool's size afterwards.
+                # Requests cut off when wrk stops are counted here, not by wrk.
+                done = max(result["requests"], 1)
+                result["db"] = {
+                    "statements_per_request": round((after.get("db_statements_total", 0)
+                                                     - before.get("db_statements_total", 0)) / done, 3),
+                    "transactions_per_request": round((after.get("db_transactions_total", 0)
+                                                       - before.get("db_transactions_total", 0)) / done, 3),
+                    "pool_open_after": after.get("pool_idle", 0) + after.get("pool_in_use", 0),
+                    "pool_max": after.get("pool_max"),
+                }
+            if not server.alive():
+                server.died_during_run = True
+                result["server_died"] = True
+                log(f"!! {server.name} died during {scenario} (exit {server.proc.returncode}); "
+                    f"log: {server.log_path}")
+            dry = f"  POOL RAN DRY in {result['threads_ran_dry']} thread(s)" if result["threads_ran_dry"] else ""
+            log(f"{scenario:<17} {server.name:<15} {result['rps']:>10.1f} req/s  p50 {result['p50_ms']:.2f} ms  "
+                f"p99 {result['p99_ms']:.2f} ms  errors {result['errors']}  "
+                f"RSS {result['peak_rss_mb']} MB  cpu {result['cpu_cores']} cores{dry}")
+            return result
+
+        turn = 0
         for scenario in cfg.scenarios:
             entry = scenarios.setdefault(scenario, {})
-            for server in servers:
-                if scenario in CANNOT.get(server.kind, {}):
-                    entry[server.name] = {"skipped": CANNOT[server.kind][scenario]}
-                    continue
-                if not server.alive():
-                    server.died_during_run = True
-                    entry[server.name] = {"skipped": f"{server.name} is not running (exit {server.proc.returncode})"}
-                    continue
-                extra = {"BENCH_DATA": str(data_files[server.name])}
-                pool_info = None
-                if scenario in DELETES:
-                    pool_path, pool_info = ensure_pool(cfg, server, scenario, users, writer,
-                                                       seeds[server.name]["ids"], data_files[server.name],
-                                                       report)
-                    extra["BENCH_POOL"] = str(pool_path)
-                vacuum_analyze(cfg, server.db)
-                before = scrape_metrics(server) if server.kind == "chat-api" else {}
-                load = Path("/proc/loadavg").read_text().split()[0]
-                sampler = Sampler(server)
-                sampler.start()
-                try:
-                    result = run_wrk(cfg, f"{server.name}-{scenario}", f"http://127.0.0.1:{server.port}", scenario,
-                                     cfg.connections, cfg.threads, cfg.duration, extra)
-                finally:
-                    usage = sampler.stop()
-                result.update(usage)
-                result["loadavg_before"] = float(load)
-                if pool_info is not None:
-                    result["pool"] = pool_info
-                if before:
-                    after = scrape_metrics(server)
-                    # Cross-check of the pgbench scripts: statements per request
-                    # (BEGIN/COMMIT not counted) and the pool's size afterwards.
-                    # Requests cut off when wrk stops are counted here, not by wrk.
-                    done = max(result["requests"], 1)
-                    result["db"] = {
-                        "statements_per_request": round((after.get("db_statements_total", 0)
-                                                         - before.get("db_statements_total", 0)) / done, 3),
-                        "transactions_per_request": round((after.get("db_transactions_total", 0)
-                                                           - before.get("db_transactions_total", 0)) / done, 3),
-                        "pool_open_after": after.get("pool_idle", 0) + after.get("pool_in_use", 0),
-                        "pool_max": after.get("pool_max"),
-                    }
-                if not server.alive():
-                    server.died_during_run = True
-                    result["server_died"] = True
-                    log(f"!! {server.name} died during {scenario} (exit {server.proc.returncode}); "
-                        f"log: {server.log_path}")
-                entry[server.name] = result
-                dry = f"  POOL RAN DRY in {result['threads_ran_dry']} thread(s)" if result["threads_ran_dry"] else ""
-                log(f"{scenario:<17} {server.name:<15} {result['rps']:>10.1f} req/s  p50 {result['p50_ms']:.2f} ms  "
-                    f"p99 {result['p99_ms']:.2f} ms  errors {result['errors']}  "
-                    f"RSS {result['peak_rss_mb']} MB  cpu {result['cpu_cores']} cores{dry}")
+            rounds: dict[str, list[dict]] = {}
+            for rnd in range(cfg.rounds):
+                order = list(servers)
+                if cfg.baseline_bin and turn % 2 == 1:
+                    order[0], order[1] = order[1], order[0]  # chat-api-before first this time
+                turn += 1
+                for server in order:
+                    if scenario in CANNOT.get(server.kind, {}):
+                        entry[server.name] = {"skipped": CANNOT[server.kind][scenario]}
+                        continue
+                    if not server.alive():
+                        server.died_during_run = True
+                        entry[server.name] = {"skipped": f"{server.name} is not running "
+                                                         f"(exit {server.proc.returncode})"}
+                        continue
+                    label = f"{server.name}-{scenario}" + (f"-round{rnd + 1}" if cfg.rounds > 1 else "")
+                    rounds.setdefault(server.name, []).append(run_one(server, scenario, label))
+            for name, results in rounds.items():
+                chosen = sorted(results, key=lambda r: r["rps"])[len(results) // 2]
+                if len(results) > 1:
+                    chosen["rounds"] = [{"rps": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                                         "errors": r["errors"], "threads_ran_dry": r["threads_ran_dry"]}
+                                        for r in results]
+                    chosen["errors_all_rounds"] = sum(r["errors"] for r in results)
+                    chosen["threads_ran_dry_all_rounds"] = sum(r["threads_ran_dry"] for r in results)
+                entry[name] = chosen
     finally:
         for server in servers:
             server.stop()
@@ -1071,7 +1096,7 @@ def chats_by_user(cfg: Config, db: str, user_ids: list[str]) -> dict[str, list[s
 
 
 def ensure_pool(cfg: Config, server: Server, scenario: str, users: list[dict], writer: dict,
-                stable: dict[str, list[str]], data_file: Path, report: dict) -> tuple[Path, dict]:
+                stable: dict[str, list[str]], data_file: Path, report: dict, label: str) -> tuple[Path, dict]:
     """The chats a delete scenario may delete on this server, so that it never
     runs dry within DURATION: every chat of its user(s) except the seeded ones
     (which get, patch and the mixes read), i.e. what the create scenarios and
@@ -1106,7 +1131,7 @@ def ensure_pool(cfg: Config, server: Server, scenario: str, users: list[dict], w
             seconds = min(cfg.fill_max_s, int(shortfall / max(fill_rate or rate, 1.0) * 1.15) + 1)
         else:
             seconds = 2  # no create measured in this run: a short fill measures the rate first
-        result = run_wrk(cfg, f"{server.name}-{scenario}-fill{len(fills) + 1}", f"http://127.0.0.1:{server.port}",
+        result = run_wrk(cfg, f"{label}-fill{len(fills) + 1}", f"http://127.0.0.1:{server.port}",
                          create_scenario, cfg.connections, cfg.threads, f"{seconds}s", {"BENCH_DATA": str(data_file)})
         fills.append({"seconds": seconds, "rps": result["rps"], "requests": result["requests"],
                       "errors": result["errors"]})
@@ -1116,7 +1141,7 @@ def ensure_pool(cfg: Config, server: Server, scenario: str, users: list[dict], w
                 f"({result['statuses']})")
         have = current()
     rate = measured or (fills[0]["rps"] if fills else 0.0)
-    path = cfg.work_dir / f"pool-{server.name}-{scenario}.lua"
+    path = cfg.work_dir / f"pool-{label}.lua"
     lines = ["-- generated by bench/bench.py: the chats this delete scenario may delete", "return {"]
     lines += [f"  {lua_user(u, have[u['id']])}," for u in owners]
     lines.append("}")
@@ -1179,7 +1204,8 @@ def evaluate(cfg: Config, report: dict) -> list[dict]:
             at_least("req/s chat-api / pgbench tps", ratios.get("rps_chat_over_pgbench"), VS_PGBENCH[scenario],
                      scenario)
         if have_chat:
-            check("chat-api errors", chat["errors"], "== 0", chat["errors"] == 0, scenario)
+            errors = chat.get("errors_all_rounds", chat["errors"])
+            check("chat-api errors", errors, "== 0", errors == 0, scenario)
             check("chat-api peak RSS MB", chat["peak_rss_mb"], f"<= {RSS_LIMIT_MB:g}",
                   None if chat["peak_rss_mb"] is None else chat["peak_rss_mb"] <= RSS_LIMIT_MB, scenario)
         elif "chat-api" in entry:
@@ -1189,8 +1215,8 @@ def evaluate(cfg: Config, report: dict) -> list[dict]:
         for name in SERVICE_ORDER:
             r = entry.get(name, {})
             if scenario in DELETES and "rps" in r:
-                check(f"{name} delete pool lasted DURATION (threads that ran dry)", r.get("threads_ran_dry", 0),
-                      "== 0", r.get("threads_ran_dry", 0) == 0, scenario)
+                dry = r.get("threads_ran_dry_all_rounds", r.get("threads_ran_dry", 0))
+                check(f"{name} delete pool lasted DURATION (threads that ran dry)", dry, "== 0", dry == 0, scenario)
     logs = report.get("server_logs", {}).get("chat-api")
     if logs:
         check("chat-api exited cleanly (exit 0, never died)", logs["exit_code"], "== 0",
@@ -1219,7 +1245,9 @@ def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
         others.append(f"peer: {cfg.peer_workers} workers x pool {cfg.peer_pool or 10}")
     print()
     print(f"chat-api benchmark  {report['started_at']}  {cfg.connections} connections, {cfg.threads} wrk threads, "
-          f"{cfg.duration} per scenario, chat-api pool {cfg.chat_api_pool}; {'; '.join(others) or 'chat-api alone'}")
+          f"{cfg.duration} per scenario"
+          f"{f' x {cfg.rounds} rounds (median round shown)' if cfg.rounds > 1 else ''}, "
+          f"chat-api pool {cfg.chat_api_pool}; {'; '.join(others) or 'chat-api alone'}")
     m = report["machine"]
     print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_mb']} MB, PostgreSQL {m['postgresql']}, "
           f"commit {str(m['git_commit'])[:12]}{' (dirty)' if m.get('git_dirty_files') else ''}")
