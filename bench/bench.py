@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The chat-api benchmark harness (stdlib only). Run it through bench/run.sh.
 
-    bench.py compare   chat-api and the Python peer side by side, then pgbench
+    bench.py compare   chat-api beside the thin reference, the Python peer and
+                       (BASELINE_BIN) an earlier chat-api build, then pgbench
     bench.py scale     one user with 1,000,000 chats against one with 1,000
 
 Everything is configured by environment variables (see bench/README.md);
@@ -35,13 +36,32 @@ ROOT = HERE.parent
 WRK_DIR = HERE / "wrk"
 PGBENCH_DIR = HERE / "pgbench"
 
-ALL_SCENARIOS = ["get", "list", "list_deep_skip", "list_deep_cursor", "create", "patch", "mix"]
-PEER_HAS_NO = {"list_deep_cursor": "the peer has no cursor mode"}
+ALL_SCENARIOS = ["get", "list", "list_deep_skip", "list_deep_cursor", "create", "create_one_user", "patch",
+                 "delete", "delete_one_user", "mix", "mix_one_writer"]
+# What a service cannot run, and why (its row says n/a).
+CANNOT = {
+    "peer": {"list_deep_cursor": "the peer has no cursor mode"},
+    "thin": {"list_deep_cursor": "thin has no cursor mode", "delete": "thin has no DELETE route",
+             "delete_one_user": "thin has no DELETE route", "mix_one_writer": "thin has no DELETE route"},
+}
+SERVICE_ORDER = ["chat-api", "chat-api-before", "thin", "peer"]
 
-# Targets from the issue. req/s: chat-api >= factor x the peer; vs pgbench:
-# chat-api req/s >= factor x pgbench tps for the same SQL at the same concurrency.
-RPS_VS_PEER = {"get": 15.0, "patch": 10.0, "list": 6.0, "create": 5.0}
+# Scenarios that delete: (whose pool: "many" = one per connection user, "one" =
+# the writer's; the share of requests that delete, times how much faster the
+# mix runs than the creates that sized it). The pool is sized from the same
+# service's create rate in this run (see ensure_pool).
+DELETES = {"delete": ("many", 1.0), "delete_one_user": ("one", 1.0), "mix_one_writer": ("one", 0.6)}
+
+# Targets. Issue 5: req/s chat-api >= factor x the peer; vs pgbench: chat-api
+# req/s >= factor x pgbench tps for the same SQL at the same concurrency.
+# Issue 10: one user's writes >= 5x the peer's one-user figures and >= 0.8x the
+# many-users figures; chat-api / thin. Issue 9: within 3 % of the build before.
+RPS_VS_PEER = {"get": 15.0, "patch": 10.0, "list": 6.0, "create": 5.0, "create_one_user": 5.0,
+               "delete_one_user": 5.0}
 VS_PGBENCH = {"get": 0.3, "list": 0.4, "create": 0.4, "patch": 0.4}
+VS_THIN = {"get": 0.9, "patch": 0.9, "create_one_user": 0.9, "list": 1.2}
+ONE_VS_MANY = {"create_one_user": ("create", 0.8), "delete_one_user": ("delete", 0.8)}
+VS_BEFORE = {"get": 0.97, "list": 0.97, "patch": 0.97, "create": 0.97}
 P99_VS_PEER_MAX = 0.1  # chat-api p99 <= peer p99 / 10, every scenario
 RSS_LIMIT_MB = 48.0
 MIX_WEIGHTS = {"get": 40, "list": 40, "create": 10, "patch": 10}
@@ -96,6 +116,19 @@ class Config:
         self.peer_pool = os.environ.get("PEER_POOL") or None  # per worker; None = the peer's default (10)
         self.peer_workers = env_int("PEER_WORKERS", 2, 1)
         self.skip_peer = env_bool("SKIP_PEER")
+        self.skip_thin = env_bool("SKIP_THIN")
+        # An earlier chat-api build, run as "chat-api-before" (same scenarios, own database).
+        baseline = os.environ.get("BASELINE_BIN") or ""
+        self.baseline_bin = Path(baseline) if baseline else None
+        self.baseline_port = env_int("BASELINE_PORT", 18083, 1)
+        self.thin_dir = Path(env_str("THIN_DIR", str(ROOT.parent / "shared" / "peers" / "thin")))
+        thin_target = env_str("THIN_TARGET", str(Path.home() / ".cache" / "chat-api-bench" / "thin-target"))
+        self.thin_bin = Path(env_str("THIN_BIN", str(Path(thin_target) / "release" / "thin")))
+        self.thin_port = env_int("THIN_PORT", 18082, 1)
+        self.thin_pool = env_int("THIN_POOL", self.chat_api_pool, 1)
+        self.delete_headroom = float(env_str("DELETE_HEADROOM", "2"))
+        self.fill_max_s = env_int("FILL_MAX_SECONDS", 300, 1)
+        self.rounds = env_int("ROUNDS", 1, 1)
         self.skip_pgbench = env_bool("SKIP_PGBENCH")
         self.keep_dbs = env_bool("KEEP_DBS")
         self.strict = env_bool("STRICT")
@@ -147,6 +180,8 @@ class Config:
             "peer_workers",
             "skip_peer", "skip_pgbench", "scenarios", "seed_users", "seed_chats_per_user", "deep_chats",
             "deep_skip", "seed_workers", "wrk_timeout", "warmup", "chat_port", "peer_port", "binary", "peer_dir",
+            "skip_thin", "baseline_bin", "baseline_port", "thin_dir", "thin_bin", "thin_port", "thin_pool",
+            "delete_headroom", "fill_max_s", "rounds",
         ]
         out = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items() if k in keys}
         out["pg_url"] = redact(self.pg_url)
@@ -242,17 +277,17 @@ def vacuum_analyze(cfg: Config, db: str) -> None:
 
 
 def migrate(cfg: Config, db: str) -> None:
-    env = chat_api_env(cfg, db)
+    env = chat_api_env(cfg, db, cfg.chat_port)
     result = subprocess.run([str(cfg.binary), "migrate"], env=env, cwd=cfg.work_dir, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"chat-api migrate on {db} failed: {result.stderr.strip()}")
 
 
-def chat_api_env(cfg: Config, db: str) -> dict:
+def chat_api_env(cfg: Config, db: str, port: int) -> dict:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=db_url(cfg.pg_url, db, cfg.pg_ssl),
-        BIND_ADDRESS=f"127.0.0.1:{cfg.chat_port}",
+        BIND_ADDRESS=f"127.0.0.1:{port}",
         JWT_SECRET=JWT_SECRET,
         APP_ENV="production",
         RUST_LOG="warn",  # no per-request log lines
@@ -320,8 +355,11 @@ class Server:
     """A server process in its own process group (so it and its workers can be
     killed together, and a Ctrl-C in the terminal does not reach it)."""
 
-    def __init__(self, cfg: Config, name: str, port: int, db: str) -> None:
+    def __init__(self, cfg: Config, name: str, port: int, db: str, kind: str | None = None,
+                 health: str = "/health/ready") -> None:
         self.cfg, self.name, self.port, self.db = cfg, name, port, db
+        self.kind = kind or name  # "chat-api" (either build), "thin" or "peer"
+        self.health = health
         self.proc: subprocess.Popen | None = None
         self.log_path = cfg.work_dir / f"{name}.log"
         self.exit_code: int | None = None
@@ -351,7 +389,7 @@ class Server:
                                    f"log: {self.log_path}\n{tail(self.log_path)}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/health/ready")
+                conn.request("GET", self.health)
                 response = conn.getresponse()
                 response.read()
                 conn.close()
@@ -402,9 +440,23 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def start_chat_api(cfg: Config, db: str) -> Server:
-    server = Server(cfg, "chat-api", cfg.chat_port, db)
-    server.start([str(cfg.binary), "serve"], chat_api_env(cfg, db), cfg.work_dir)
+def start_chat_api(cfg: Config, db: str, name: str = "chat-api", binary: Path | None = None,
+                   port: int | None = None) -> Server:
+    port = port or cfg.chat_port
+    server = Server(cfg, name, port, db, kind="chat-api")
+    server.binary = binary or cfg.binary
+    server.start([str(server.binary), "serve"], chat_api_env(cfg, db, port), cfg.work_dir)
+    return server
+
+
+def start_thin(cfg: Config, db: str) -> Server:
+    """The thin reference: the binary run.sh built (it creates its own tables;
+    it has no readiness route, so /health/live after its schema step)."""
+    server = Server(cfg, "thin", cfg.thin_port, db, health="/health/live")
+    env = dict(os.environ)
+    env.update(DATABASE_URL=db_url(cfg.pg_url, db, cfg.pg_ssl), BIND_ADDRESS=f"127.0.0.1:{cfg.thin_port}",
+               JWT_SECRET=JWT_SECRET, DATABASE_MAX_CONNECTIONS=str(cfg.thin_pool))
+    server.start([str(cfg.thin_bin)], env, cfg.work_dir)
     return server
 
 
@@ -455,7 +507,7 @@ def log_summary(server: Server) -> dict:
             continue
         level = "OTHER"
         message = line
-        if server.name == "chat-api":
+        if server.kind == "chat-api":
             try:
                 record = json.loads(line)
                 level = str(record.get("level", "OTHER")).upper()
@@ -464,12 +516,12 @@ def log_summary(server: Server) -> dict:
             except ValueError:
                 level = "PANIC" if "panicked" in line else "OTHER"
         else:
-            for candidate in ("CRITICAL", "ERROR", "WARNING", "Traceback", "INFO"):
+            for candidate in ("CRITICAL", "ERROR", "WARNING", "Traceback", "panicked", "INFO"):
                 if line.startswith(candidate) or candidate in line[:40]:
                     level = candidate.upper()
                     break
         levels[level] = levels.get(level, 0) + 1
-        if level not in {"INFO", "OTHER"} or server.name == "chat-api":
+        if level not in {"INFO", "OTHER"} or server.kind == "chat-api":
             key = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", "#", message)[:200]
             if key not in seen and len(samples) < 8:
                 seen.add(key)
@@ -504,7 +556,7 @@ class Sampler:
     def roles(self) -> tuple[list[int], list[int], list[int]]:
         """(serving processes, master, others)."""
         pid = self.server.pid
-        if self.server.name != "peer":
+        if self.server.kind != "peer":
             return [pid], [], []
         workers, others = [], []
         for child in children(pid):
@@ -523,7 +575,7 @@ class Sampler:
         return sum(cpu_seconds(p) or 0.0 for p in pids)
 
     def start(self) -> None:
-        if self.server.name == "chat-api":
+        if self.server.kind != "peer":
             try:
                 with open(f"/proc/{self.server.pid}/clear_refs", "w") as fh:
                     fh.write("5")
@@ -545,7 +597,7 @@ class Sampler:
         wall = time.monotonic() - self.t0
         out = {"peak_rss_mb": mb(self.peak_kb), "rss_samples": self.samples,
                "cpu_cores": round((self.cpu() - self.cpu0) / wall, 2) if wall > 0 else None}
-        if self.server.name == "chat-api":
+        if self.server.kind != "peer":
             hwm = read_status_kb(self.server.pid, "VmHWM")
             out["vm_hwm_mb"] = mb(hwm)
             out["vm_hwm_reset_before_scenario"] = self.hwm_reset
@@ -597,7 +649,8 @@ class Api:
 
 def seed_server(api: Api, name: str, users: list[dict], deep: dict, per_user: int, deep_chats: int,
                 workers: int) -> dict:
-    """Creates the chats through POST /chat/ with a thread pool; returns the ids per user."""
+    """Creates the chats through POST /chat/ with a thread pool; returns the ids per user.
+    `users` includes the writer (the one-user scenarios' user): `per_user` chats each."""
     ids: dict[str, list[str]] = {u["id"]: [] for u in users}
     ids[deep["id"]] = []
     lock = threading.Lock()
@@ -655,13 +708,18 @@ def page_ids(api: Api, token: str, path: str) -> list[str]:
     return [item["id"] for item in json.loads(payload)]
 
 
-def write_lua_data(path: Path, users: list[dict], ids: dict, deep: dict, deep_skip: int,
+def lua_user(user: dict, ids: list[str]) -> str:
+    id_list = ",".join(f'"{i}"' for i in ids)
+    return f'{{token = "{user["token"]}", ids = {{{id_list}}}}}'
+
+
+def write_lua_data(path: Path, users: list[dict], writer: dict, ids: dict, deep: dict, deep_skip: int,
                    deep_cursor: str | None) -> None:
     lines = ["-- generated by bench/bench.py for one run and one server", "return {", "  users = {"]
     for user in users:
-        id_list = ",".join(f'"{i}"' for i in ids[user["id"]])
-        lines.append(f'    {{token = "{user["token"]}", ids = {{{id_list}}}}},')
+        lines.append(f'    {lua_user(user, ids[user["id"]])},')
     lines.append("  },")
+    lines.append(f'  writer = {lua_user(writer, ids[writer["id"]])},')
     cursor = f'"{deep_cursor}"' if deep_cursor else "nil"
     lines.append(f'  deep = {{token = "{deep["token"]}", skip = {deep_skip}, cursor = {cursor}}},')
     lines.append("}")
@@ -703,14 +761,18 @@ def run_wrk(cfg: Config, label: str, url: str, scenario: str, connections: int, 
         "non2xx": raw["non2xx"],
         "socket_errors": socket,
         "statuses": raw["statuses"],
+        "threads_ran_dry": raw.get("threads_ran_dry", 0),
         "wrk_output": str(out_path),
     }
 
 
 def pgbench_files(scenario: str) -> list[str]:
+    """The pgbench scripts of a scenario; none for the deletes (pgbench has no
+    pool of ids to delete, and a DELETE that finds nothing costs less than one that does)."""
     if scenario == "mix":
         return [f"{PGBENCH_DIR / name}.sql@{weight}" for name, weight in MIX_WEIGHTS.items()]
-    return [str(PGBENCH_DIR / f"{scenario}.sql")]
+    path = PGBENCH_DIR / f"{scenario}.sql"
+    return [str(path)] if path.exists() else []
 
 
 def run_pgbench(cfg: Config, db: str, scenario: str, variables: dict) -> dict:
@@ -758,6 +820,8 @@ def pgbench_phase(cfg: Config) -> dict:
     log(f"pgbench database seeded in {seed_seconds:.1f}s")
     results = {}
     for scenario in cfg.scenarios:
+        if not pgbench_files(scenario):
+            continue
         vacuum_analyze(cfg, db)
         results[scenario] = run_pgbench(cfg, db, scenario, variables)
         log(f"pgbench {scenario:<17} {results[scenario]['tps']:>10.1f} tps  "
@@ -792,11 +856,19 @@ def machine_info(cfg: Config) -> dict:
         pg_max_connections = int(psql(cfg, "postgres", "SHOW max_connections"))
     except RuntimeError:
         pg_version, pg_max_connections = None, None
-    binary = {"path": str(cfg.binary)}
-    if cfg.binary.exists():
-        stat = cfg.binary.stat()
-        binary["mtime"] = dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat()
-        binary["version"] = first([str(cfg.binary), "--version"])
+    def describe(path: Path | None, version: bool = True) -> dict | None:
+        if path is None:
+            return None
+        out: dict = {"path": str(path)}
+        if path.exists():
+            stat = path.stat()
+            out["mtime"] = dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc).isoformat()
+            out["size"] = stat.st_size
+            if version:
+                out["version"] = first([str(path), "--version"])
+        return out
+
+    binary = describe(cfg.binary)
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu_model": model,
@@ -807,6 +879,8 @@ def machine_info(cfg: Config) -> dict:
         "git_commit": first(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
         "git_dirty_files": len([l for l in dirty.stdout.splitlines() if l.strip()]) if dirty.returncode == 0 else None,
         "chat_api_binary": binary,
+        "chat_api_before_binary": describe(cfg.baseline_bin),
+        "thin_binary": None if cfg.skip_thin else describe(cfg.thin_bin, version=False),
         "wrk": first(["wrk", "-v"]),
         "pgbench": first(["pgbench", "--version"]),
         "python": platform.python_version(),
@@ -830,10 +904,12 @@ def read_meminfo(field: str) -> int | None:
 def compare(cfg: Config, report: dict) -> None:
     report["kind"] = "compare"
     servers: list[Server] = []
-    dbs = ["bench_chat"] + ([] if cfg.skip_peer else ["bench_peer"])
+    dbs = ["bench_chat"] + (["bench_chat_before"] if cfg.baseline_bin else []) + \
+        ([] if cfg.skip_thin else ["bench_thin"]) + ([] if cfg.skip_peer else ["bench_peer"])
     report["databases"] = dbs + ([] if cfg.skip_pgbench else ["bench_pgbench"])
     max_conn = report["machine"].get("postgresql_max_connections")
-    wanted = cfg.chat_api_pool + (0 if cfg.skip_peer else cfg.peer_workers * int(cfg.peer_pool or 10))
+    wanted = (cfg.chat_api_pool * (2 if cfg.baseline_bin else 1) + (0 if cfg.skip_thin else cfg.thin_pool)
+              + (0 if cfg.skip_peer else cfg.peer_workers * int(cfg.peer_pool or 10)))
     if max_conn and max(wanted, cfg.connections) + 5 > max_conn:
         log(f"warning: PostgreSQL max_connections is {max_conn}; this run may hold {wanted} server "
             f"connections at once and pgbench opens {cfg.connections}")
@@ -842,57 +918,65 @@ def compare(cfg: Config, report: dict) -> None:
             recreate_db(cfg, db)
         chat = start_chat_api(cfg, "bench_chat")
         servers.append(chat)
-        peer = None
+        if cfg.baseline_bin:
+            servers.append(start_chat_api(cfg, "bench_chat_before", "chat-api-before", cfg.baseline_bin,
+                                          cfg.baseline_port))
+        if not cfg.skip_thin:
+            servers.append(start_thin(cfg, "bench_thin"))
         if not cfg.skip_peer:
-            peer = start_peer(cfg, "bench_peer")
-            servers.append(peer)
-        chat.wait_ready(cfg.start_timeout)
-        log(f"chat-api ready on :{cfg.chat_port} (pid {chat.pid}, pool {cfg.chat_api_pool})")
-        if peer:
-            peer.wait_ready(cfg.peer_start_timeout)
-            log(f"peer ready on :{cfg.peer_port} (pid {peer.pid}, {cfg.peer_workers} workers)")
+            servers.append(start_peer(cfg, "bench_peer"))
+        for server in servers:
+            server.wait_ready(cfg.peer_start_timeout if server.kind == "peer" else cfg.start_timeout)
+            log(f"{server.name} ready on :{server.port} (pid {server.pid})")
 
-        # Seeding: the same shape on both servers, through the API, concurrently.
+        # Seeding: the same shape on every server, through the API, concurrently.
         users = []
         for _ in range(cfg.seed_users):
             sub = str(uuid.uuid4())
             users.append({"id": sub, "token": mint_token(sub)})
-        deep_sub = str(uuid.uuid4())
+        deep_sub, writer_sub = str(uuid.uuid4()), str(uuid.uuid4())
         deep = {"id": deep_sub, "token": mint_token(deep_sub)}
+        writer = {"id": writer_sub, "token": mint_token(writer_sub)}
         apis = {s.name: Api(s.port) for s in servers}
-        log(f"seeding {cfg.seed_users} users x {cfg.seed_chats_per_user} chats + 1 deep user x {cfg.deep_chats} "
-            f"through POST /chat/ on {', '.join(apis)}")
-        seed_rss = {}
+        log(f"seeding {cfg.seed_users} users + the writer x {cfg.seed_chats_per_user} chats + 1 deep user x "
+            f"{cfg.deep_chats} through POST /chat/ on {', '.join(apis)}")
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(servers)) as pool:
-            futures = {s.name: pool.submit(seed_server, apis[s.name], s.name, users, deep, cfg.seed_chats_per_user,
-                                           cfg.deep_chats, cfg.seed_workers) for s in servers}
+            futures = {s.name: pool.submit(seed_server, apis[s.name], s.name, users + [writer], deep,
+                                           cfg.seed_chats_per_user, cfg.deep_chats, cfg.seed_workers)
+                       for s in servers}
             seeds = {name: f.result() for name, f in futures.items()}
-        seed_rss["chat-api"] = mb(read_status_kb(chat.pid, "VmHWM"))
         report["seed"] = {"users": cfg.seed_users, "chats_per_user": cfg.seed_chats_per_user,
-                          "deep_chats": cfg.deep_chats, "deep_skip": cfg.deep_skip,
+                          "writer": writer_sub, "deep_chats": cfg.deep_chats, "deep_skip": cfg.deep_skip,
                           "seconds": {n: s["seconds"] for n, s in seeds.items()},
-                          "chat_api_vm_hwm_mb_after_seed": seed_rss["chat-api"]}
+                          "chat_api_vm_hwm_mb_after_seed": mb(read_status_kb(chat.pid, "VmHWM")),
+                          "deep_cursor": {}}
 
-        # The deep user's cursor at depth DEEP_SKIP (chat-api only), checked against skip mode.
-        cursor, walk_requests = walk_cursor(apis["chat-api"], deep["token"], cfg.deep_skip)
-        by_cursor = page_ids(apis["chat-api"], deep["token"], f"/chat/?limit=10&cursor={cursor}")
-        by_skip = page_ids(apis["chat-api"], deep["token"], f"/chat/?skip={cfg.deep_skip}&limit=10")
-        if by_cursor != by_skip or len(by_cursor) != 10:
-            raise RuntimeError("the deep cursor page differs from the skip page: "
-                               f"{by_cursor[:2]}… vs {by_skip[:2]}…")
-        report["seed"]["deep_cursor"] = {"cursor": cursor, "walk_requests": walk_requests,
-                                         "matches_skip_page": True}
-        log(f"deep cursor found by walking {walk_requests} pages of 100; its page equals skip={cfg.deep_skip}")
-        if peer:
-            peer_page = page_ids(apis["peer"], deep["token"], f"/chat/?skip={cfg.deep_skip}&limit=10")
-            if len(peer_page) != 10:
-                raise RuntimeError(f"peer: the skip={cfg.deep_skip} page has {len(peer_page)} items")
+        # The deep user's cursor at depth DEEP_SKIP (each chat-api build: the ids
+        # differ per server), checked against skip mode.
+        cursors: dict[str, str] = {}
+        for server in servers:
+            if server.kind == "chat-api":
+                cursor, walk_requests = walk_cursor(apis[server.name], deep["token"], cfg.deep_skip)
+                by_cursor = page_ids(apis[server.name], deep["token"], f"/chat/?limit=10&cursor={cursor}")
+                by_skip = page_ids(apis[server.name], deep["token"], f"/chat/?skip={cfg.deep_skip}&limit=10")
+                if by_cursor != by_skip or len(by_cursor) != 10:
+                    raise RuntimeError(f"{server.name}: the deep cursor page differs from the skip page: "
+                                       f"{by_cursor[:2]}… vs {by_skip[:2]}…")
+                cursors[server.name] = cursor
+                report["seed"]["deep_cursor"][server.name] = {"cursor": cursor, "walk_requests": walk_requests,
+                                                              "matches_skip_page": True}
+                log(f"{server.name}: deep cursor found by walking {walk_requests} pages of 100; "
+                    f"its page equals skip={cfg.deep_skip}")
+            else:
+                page = page_ids(apis[server.name], deep["token"], f"/chat/?skip={cfg.deep_skip}&limit=10")
+                if len(page) != 10:
+                    raise RuntimeError(f"{server.name}: the skip={cfg.deep_skip} page has {len(page)} items")
 
         data_files = {}
         for server in servers:
             path = cfg.work_dir / f"data-{server.name}.lua"
-            write_lua_data(path, users, seeds[server.name]["ids"], deep, cfg.deep_skip,
-                           cursor if server.name == "chat-api" else None)
+            write_lua_data(path, users, writer, seeds[server.name]["ids"], deep, cfg.deep_skip,
+                           cursors.get(server.name))
             data_files[server.name] = path
 
         # Warm-up, not measured: the servers' pools grow to the load's size (a
@@ -905,54 +989,87 @@ def compare(cfg: Config, report: dict) -> None:
                             cfg.connections, cfg.threads, cfg.warmup, {"BENCH_DATA": str(data_files[server.name])})
             log(f"warmed up ({cfg.warmup} of get and {cfg.warmup} of list on each server, not measured)")
 
-        # The scenarios, each server in turn, VACUUM ANALYZE before each run.
+        # The scenarios, each server in turn, VACUUM ANALYZE before each run;
+        # ROUNDS > 1 repeats each scenario (all servers again) and keeps each
+        # server's median round. With a baseline, chat-api and chat-api-before
+        # swap places every other run so that neither always goes first.
         scenarios = report.setdefault("scenarios", {})
+
+        def run_one(server: Server, scenario: str, label: str) -> dict:
+            extra = {"BENCH_DATA": str(data_files[server.name])}
+            pool_info = None
+            if scenario in DELETES:
+                pool_path, pool_info = ensure_pool(cfg, server, scenario, users, writer, seeds[server.name]["ids"],
+                                                   data_files[server.name], report, label)
+                extra["BENCH_POOL"] = str(pool_path)
+            vacuum_analyze(cfg, server.db)
+            before = scrape_metrics(server) if server.kind == "chat-api" else {}
+            load = Path("/proc/loadavg").read_text().split()[0]
+            sampler = Sampler(server)
+            sampler.start()
+            try:
+                result = run_wrk(cfg, label, f"http://127.0.0.1:{server.port}", scenario, cfg.connections,
+                                 cfg.threads, cfg.duration, extra)
+            finally:
+                usage = sampler.stop()
+            result.update(usage)
+            result["loadavg_before"] = float(load)
+            if pool_info is not None:
+                result["pool"] = pool_info
+            if before:
+                after = scrape_metrics(server)
+                # Cross-check of the pgbench scripts: statements per request
+                # (BEGIN/COMMIT not counted) and the pool's size afterwards.
+                # Requests cut off when wrk stops are counted here, not by wrk.
+                done = max(result["requests"], 1)
+                result["db"] = {
+                    "statements_per_request": round((after.get("db_statements_total", 0)
+                                                     - before.get("db_statements_total", 0)) / done, 3),
+                    "transactions_per_request": round((after.get("db_transactions_total", 0)
+                                                       - before.get("db_transactions_total", 0)) / done, 3),
+                    "pool_open_after": after.get("pool_idle", 0) + after.get("pool_in_use", 0),
+                    "pool_max": after.get("pool_max"),
+                }
+            if not server.alive():
+                server.died_during_run = True
+                result["server_died"] = True
+                log(f"!! {server.name} died during {scenario} (exit {server.proc.returncode}); "
+                    f"log: {server.log_path}")
+            dry = f"  POOL RAN DRY in {result['threads_ran_dry']} thread(s)" if result["threads_ran_dry"] else ""
+            log(f"{scenario:<17} {server.name:<15} {result['rps']:>10.1f} req/s  p50 {result['p50_ms']:.2f} ms  "
+                f"p99 {result['p99_ms']:.2f} ms  errors {result['errors']}  "
+                f"RSS {result['peak_rss_mb']} MB  cpu {result['cpu_cores']} cores{dry}")
+            return result
+
+        turn = 0
         for scenario in cfg.scenarios:
             entry = scenarios.setdefault(scenario, {})
-            for server in servers:
-                if server.name == "peer" and scenario in PEER_HAS_NO:
-                    entry["peer"] = {"skipped": PEER_HAS_NO[scenario]}
-                    continue
-                if not server.alive():
-                    server.died_during_run = True
-                    entry[server.name] = {"skipped": f"{server.name} is not running (exit {server.proc.returncode})"}
-                    continue
-                vacuum_analyze(cfg, server.db)
-                before = scrape_metrics(server) if server.name == "chat-api" else {}
-                load = Path("/proc/loadavg").read_text().split()[0]
-                sampler = Sampler(server)
-                sampler.start()
-                try:
-                    result = run_wrk(cfg, f"{server.name}-{scenario}", f"http://127.0.0.1:{server.port}", scenario,
-                                     cfg.connections, cfg.threads, cfg.duration,
-                                     {"BENCH_DATA": str(data_files[server.name])})
-                finally:
-                    usage = sampler.stop()
-                result.update(usage)
-                result["loadavg_before"] = float(load)
-                if before:
-                    after = scrape_metrics(server)
-                    # Cross-check of the pgbench scripts: statements per request
-                    # (BEGIN/COMMIT not counted) and the pool's size afterwards.
-                    # Requests cut off when wrk stops are counted here, not by wrk.
-                    done = max(result["requests"], 1)
-                    result["db"] = {
-                        "statements_per_request": round((after.get("db_statements_total", 0)
-                                                         - before.get("db_statements_total", 0)) / done, 3),
-                        "transactions_per_request": round((after.get("db_transactions_total", 0)
-                                                           - before.get("db_transactions_total", 0)) / done, 3),
-                        "pool_open_after": after.get("pool_idle", 0) + after.get("pool_in_use", 0),
-                        "pool_max": after.get("pool_max"),
-                    }
-                if not server.alive():
-                    server.died_during_run = True
-                    result["server_died"] = True
-                    log(f"!! {server.name} died during {scenario} (exit {server.proc.returncode}); "
-                        f"log: {server.log_path}")
-                entry[server.name] = result
-                log(f"{scenario:<17} {server.name:<9} {result['rps']:>10.1f} req/s  p50 {result['p50_ms']:.2f} ms  "
-                    f"p99 {result['p99_ms']:.2f} ms  errors {result['errors']}  "
-                    f"RSS {result['peak_rss_mb']} MB  cpu {result['cpu_cores']} cores")
+            rounds: dict[str, list[dict]] = {}
+            for rnd in range(cfg.rounds):
+                order = list(servers)
+                if cfg.baseline_bin and turn % 2 == 1:
+                    order[0], order[1] = order[1], order[0]  # chat-api-before first this time
+                turn += 1
+                for server in order:
+                    if scenario in CANNOT.get(server.kind, {}):
+                        entry[server.name] = {"skipped": CANNOT[server.kind][scenario]}
+                        continue
+                    if not server.alive():
+                        server.died_during_run = True
+                        entry[server.name] = {"skipped": f"{server.name} is not running "
+                                                         f"(exit {server.proc.returncode})"}
+                        continue
+                    label = f"{server.name}-{scenario}" + (f"-round{rnd + 1}" if cfg.rounds > 1 else "")
+                    rounds.setdefault(server.name, []).append(run_one(server, scenario, label))
+            for name, results in rounds.items():
+                chosen = sorted(results, key=lambda r: r["rps"])[len(results) // 2]
+                if len(results) > 1:
+                    chosen["rounds"] = [{"rps": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                                         "errors": r["errors"], "threads_ran_dry": r["threads_ran_dry"]}
+                                        for r in results]
+                    chosen["errors_all_rounds"] = sum(r["errors"] for r in results)
+                    chosen["threads_ran_dry_all_rounds"] = sum(r["threads_ran_dry"] for r in results)
+                entry[name] = chosen
     finally:
         for server in servers:
             server.stop()
@@ -966,6 +1083,78 @@ def compare(cfg: Config, report: dict) -> None:
             report["scenarios"].setdefault(scenario, {})["pgbench"] = result
 
 
+def chats_by_user(cfg: Config, db: str, user_ids: list[str]) -> dict[str, list[str]]:
+    """Every chat id of these users, read from the server's database: a plain
+    SELECT on chats(id, user_id), which chat-api, thin and the peer all have."""
+    out: dict[str, list[str]] = {u: [] for u in user_ids}
+    in_list = ",".join(f"'{u}'" for u in user_ids)
+    text = psql(cfg, db, f"SELECT user_id, id FROM chats WHERE user_id IN ({in_list})")
+    for line in text.splitlines():
+        user, chat = line.split("|")
+        out[user].append(chat)
+    return out
+
+
+def ensure_pool(cfg: Config, server: Server, scenario: str, users: list[dict], writer: dict,
+                stable: dict[str, list[str]], data_file: Path, report: dict, label: str) -> tuple[Path, dict]:
+    """The chats a delete scenario may delete on this server, so that it never
+    runs dry within DURATION: every chat of its user(s) except the seeded ones
+    (which get, patch and the mixes read), i.e. what the create scenarios and
+    earlier fills made. Sized DELETE_HEADROOM x this server's measured create
+    rate (create for `delete`, create_one_user for the one-user ones) x DURATION
+    x the scenario's share of deletes; topped up with wrk running the same
+    create scenario for as long as the shortfall needs at the measured rate.
+    Returns the pool file for wrk (BENCH_POOL) and what was done."""
+    kind, share = DELETES[scenario]
+    owners = users if kind == "many" else [writer]
+    create_scenario = "create" if kind == "many" else "create_one_user"
+    measured = report.get("scenarios", {}).get(create_scenario, {}).get(server.name, {}).get("rps")
+    fill_rate = measured
+    fills: list[dict] = []
+
+    def current() -> dict[str, list[str]]:
+        found = chats_by_user(cfg, server.db, [u["id"] for u in owners])
+        return {u: [c for c in ids if c not in keep] for u, ids in found.items()
+                for keep in [set(stable[u])]}
+
+    def needed_per_owner(rate: float) -> int:
+        return max(1, int(cfg.delete_headroom * rate * cfg.duration_s * share / len(owners)) + 1)
+
+    have = current()
+    for _ in range(4):
+        rate = measured or (fills[0]["rps"] if fills else None)
+        if rate is not None:
+            need = needed_per_owner(rate)
+            shortfall = max(need - len(ids) for ids in have.values()) * len(owners)
+            if shortfall <= 0:
+                break
+            seconds = min(cfg.fill_max_s, int(shortfall / max(fill_rate or rate, 1.0) * 1.15) + 1)
+        else:
+            seconds = 2  # no create measured in this run: a short fill measures the rate first
+        result = run_wrk(cfg, f"{label}-fill{len(fills) + 1}", f"http://127.0.0.1:{server.port}",
+                         create_scenario, cfg.connections, cfg.threads, f"{seconds}s", {"BENCH_DATA": str(data_file)})
+        fills.append({"seconds": seconds, "rps": result["rps"], "requests": result["requests"],
+                      "errors": result["errors"]})
+        fill_rate = result["rps"]
+        if result["errors"]:
+            log(f"warning: {server.name}: filling the {scenario} pool had {result['errors']} errors "
+                f"({result['statuses']})")
+        have = current()
+    rate = measured or (fills[0]["rps"] if fills else 0.0)
+    path = cfg.work_dir / f"pool-{label}.lua"
+    lines = ["-- generated by bench/bench.py: the chats this delete scenario may delete", "return {"]
+    lines += [f"  {lua_user(u, have[u['id']])}," for u in owners]
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n")
+    total = sum(len(ids) for ids in have.values())
+    info = {"chats": total, "min_per_user": min(len(ids) for ids in have.values()), "users": len(owners),
+            "sized_from": f"{create_scenario} {rate:.0f} req/s" + ("" if measured else " (fill)"),
+            "wanted_per_user": needed_per_owner(rate) if rate else None, "fills": fills}
+    log(f"{scenario} pool on {server.name}: {total} chats over {len(owners)} user(s)"
+        f"{f' after {len(fills)} fill(s) of ' + '+'.join(str(f['seconds']) + 's' for f in fills) if fills else ''}")
+    return path, info
+
+
 def evaluate(cfg: Config, report: dict) -> list[dict]:
     checks: list[dict] = []
 
@@ -973,34 +1162,61 @@ def evaluate(cfg: Config, report: dict) -> list[dict]:
         checks.append({"scenario": scenario, "check": name, "value": value, "target": target,
                        "result": "n/a" if ok is None else ("PASS" if ok else "FAIL")})
 
-    for scenario, entry in report.get("scenarios", {}).items():
-        chat, peer, pg = entry.get("chat-api", {}), entry.get("peer", {}), entry.get("pgbench", {})
+    def at_least(name: str, value, minimum: float, scenario: str) -> None:
+        check(name, value, f">= {minimum:g}", None if value is None else value >= minimum, scenario)
+
+    results = report.get("scenarios", {})
+    for scenario, entry in results.items():
+        chat, pg = entry.get("chat-api", {}), entry.get("pgbench", {})
         ratios = entry.setdefault("ratios", {})
-        have_chat, have_peer = "rps" in chat, "rps" in peer
-        if have_chat and have_peer:
-            # Rounded for display only after more digits than any target has.
-            ratios["rps_chat_over_peer"] = round(chat["rps"] / peer["rps"], 4) if peer["rps"] else None
-            ratios["p99_chat_over_peer"] = round(chat["p99_ms"] / peer["p99_ms"], 4) if peer["p99_ms"] else None
+        have_chat = "rps" in chat
+        # chat-api over each other service (req/s and p99), rounded for display
+        # only after more digits than any target has.
+        for other, key in (("chat-api-before", "before"), ("thin", "thin"), ("peer", "peer")):
+            theirs = entry.get(other, {})
+            if have_chat and "rps" in theirs:
+                ratios[f"rps_chat_over_{key}"] = round(chat["rps"] / theirs["rps"], 4) if theirs["rps"] else None
+                ratios[f"p99_chat_over_{key}"] = (round(chat["p99_ms"] / theirs["p99_ms"], 4)
+                                                  if theirs["p99_ms"] else None)
         if have_chat and pg.get("tps"):
             ratios["rps_chat_over_pgbench"] = round(chat["rps"] / pg["tps"], 4)
-        if scenario in RPS_VS_PEER:
-            value = ratios.get("rps_chat_over_peer")
-            check("req/s chat-api / peer", value, f">= {RPS_VS_PEER[scenario]:g}",
-                  None if value is None else value >= RPS_VS_PEER[scenario], scenario)
-        if have_chat and not cfg.skip_peer and scenario not in PEER_HAS_NO:
+        if scenario in ONE_VS_MANY:
+            many = results.get(ONE_VS_MANY[scenario][0], {}).get("chat-api", {})
+            if have_chat and many.get("rps"):
+                ratios["rps_one_user_over_many_users"] = round(chat["rps"] / many["rps"], 4)
+
+        if scenario in VS_BEFORE and cfg.baseline_bin:
+            at_least("req/s chat-api / chat-api-before", ratios.get("rps_chat_over_before"), VS_BEFORE[scenario],
+                     scenario)
+        if scenario in VS_THIN and not cfg.skip_thin:
+            at_least("req/s chat-api / thin", ratios.get("rps_chat_over_thin"), VS_THIN[scenario], scenario)
+        if scenario in ONE_VS_MANY and ONE_VS_MANY[scenario][0] in results:
+            many_name, factor = ONE_VS_MANY[scenario]
+            at_least(f"req/s chat-api {scenario} / {many_name}", ratios.get("rps_one_user_over_many_users"),
+                     factor, scenario)
+        if scenario in RPS_VS_PEER and not cfg.skip_peer:
+            at_least("req/s chat-api / peer", ratios.get("rps_chat_over_peer"), RPS_VS_PEER[scenario], scenario)
+        if have_chat and not cfg.skip_peer and scenario not in CANNOT["peer"]:
             value = ratios.get("p99_chat_over_peer")
             check("p99 chat-api / peer", value, f"<= {P99_VS_PEER_MAX:g}",
                   None if value is None else value <= P99_VS_PEER_MAX, scenario)
-        if scenario in VS_PGBENCH:
-            value = ratios.get("rps_chat_over_pgbench")
-            check("req/s chat-api / pgbench tps", value, f">= {VS_PGBENCH[scenario]:g}",
-                  None if value is None else value >= VS_PGBENCH[scenario], scenario)
+        if scenario in VS_PGBENCH and not cfg.skip_pgbench:
+            at_least("req/s chat-api / pgbench tps", ratios.get("rps_chat_over_pgbench"), VS_PGBENCH[scenario],
+                     scenario)
         if have_chat:
-            check("chat-api errors", chat["errors"], "== 0", chat["errors"] == 0, scenario)
+            errors = chat.get("errors_all_rounds", chat["errors"])
+            check("chat-api errors", errors, "== 0", errors == 0, scenario)
             check("chat-api peak RSS MB", chat["peak_rss_mb"], f"<= {RSS_LIMIT_MB:g}",
                   None if chat["peak_rss_mb"] is None else chat["peak_rss_mb"] <= RSS_LIMIT_MB, scenario)
         elif "chat-api" in entry:
             check("chat-api ran", entry["chat-api"].get("skipped"), "ran", False, scenario)
+        # A delete pool that ran dry makes that service's figure meaningless
+        # (its threads stopped early): every service's, since the ratios use them.
+        for name in SERVICE_ORDER:
+            r = entry.get(name, {})
+            if scenario in DELETES and "rps" in r:
+                dry = r.get("threads_ran_dry_all_rounds", r.get("threads_ran_dry", 0))
+                check(f"{name} delete pool lasted DURATION (threads that ran dry)", dry, "== 0", dry == 0, scenario)
     logs = report.get("server_logs", {}).get("chat-api")
     if logs:
         check("chat-api exited cleanly (exit 0, never died)", logs["exit_code"], "== 0",
@@ -1020,56 +1236,79 @@ def fmt(value, spec: str = ".1f", none: str = "-") -> str:
 
 
 def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
-    peer_desc = "no peer" if cfg.skip_peer else f"peer: {cfg.peer_workers} workers x pool {cfg.peer_pool or 10}"
+    others = []
+    if cfg.baseline_bin:
+        others.append(f"before: {cfg.baseline_bin}")
+    if not cfg.skip_thin:
+        others.append(f"thin: pool {cfg.thin_pool}")
+    if not cfg.skip_peer:
+        others.append(f"peer: {cfg.peer_workers} workers x pool {cfg.peer_pool or 10}")
     print()
     print(f"chat-api benchmark  {report['started_at']}  {cfg.connections} connections, {cfg.threads} wrk threads, "
-          f"{cfg.duration} per scenario, chat-api pool {cfg.chat_api_pool}, {peer_desc}")
+          f"{cfg.duration} per scenario"
+          f"{f' x {cfg.rounds} rounds (median round shown)' if cfg.rounds > 1 else ''}, "
+          f"chat-api pool {cfg.chat_api_pool}; {'; '.join(others) or 'chat-api alone'}")
     m = report["machine"]
     print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_mb']} MB, PostgreSQL {m['postgresql']}, "
           f"commit {str(m['git_commit'])[:12]}{' (dirty)' if m.get('git_dirty_files') else ''}")
     print()
-    header = f"{'scenario':<18}{'server':<10}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'RSS MB':>9}{'cpu':>6}"
+    header = (f"{'scenario':<18}{'server':<17}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'RSS MB':>9}"
+              f"{'cpu':>6}")
     print(header)
     print("-" * len(header))
     for scenario, entry in report.get("scenarios", {}).items():
         first = True
-        for name in ("chat-api", "peer", "pgbench"):
+        for name in SERVICE_ORDER + ["pgbench"]:
             if name not in entry:
                 continue
             r = entry[name]
             label = scenario if first else ""
             first = False
             if name == "pgbench":
-                print(f"{label:<18}{'pgbench':<10}{fmt(r['tps']):>11}{'':>10}{'':>10}{r['failed']:>8}"
+                print(f"{label:<18}{'pgbench':<17}{fmt(r['tps']):>11}{'':>10}{'':>10}{r['failed']:>8}"
                       f"   (tps; avg latency {r['latency_avg_ms']} ms)")
             elif "skipped" in r:
-                print(f"{label:<18}{name:<10}{'n/a':>11}   ({r['skipped']})")
+                print(f"{label:<18}{name:<17}{'n/a':>11}   ({r['skipped']})")
             else:
-                print(f"{label:<18}{name:<10}{fmt(r['rps']):>11}{fmt(r['p50_ms'], '.2f'):>10}"
+                dry = f"  pool ran dry ({r['threads_ran_dry']} threads)" if r.get("threads_ran_dry") else ""
+                print(f"{label:<18}{name:<17}{fmt(r['rps']):>11}{fmt(r['p50_ms'], '.2f'):>10}"
                       f"{fmt(r['p99_ms'], '.2f'):>10}{r['errors']:>8}{fmt(r['peak_rss_mb']):>9}"
-                      f"{fmt(r.get('cpu_cores'), '.2f'):>6}")
+                      f"{fmt(r.get('cpu_cores'), '.2f'):>6}{dry}")
     print()
-    print(f"{'scenario':<18}{'req/s chat/peer':>22}{'p99 chat/peer':>22}{'chat/pgbench':>22}")
-    print("-" * 84)
+    columns = [("rps_chat_over_before", "req/s chat-api / chat-api-before", "÷ before", bool(cfg.baseline_bin)),
+               ("rps_chat_over_thin", "req/s chat-api / thin", "÷ thin", not cfg.skip_thin),
+               ("rps_chat_over_peer", "req/s chat-api / peer", "÷ peer", not cfg.skip_peer),
+               ("p99_chat_over_peer", "p99 chat-api / peer", "p99 ÷ peer", not cfg.skip_peer),
+               ("rps_chat_over_pgbench", "req/s chat-api / pgbench tps", "÷ pgbench", not cfg.skip_pgbench)]
+    columns = [c for c in columns if c[3]]
+    width = 21
+    print("chat-api's req/s (p99 where said) over each other service's, same run:")
+    print(f"{'scenario':<18}" + "".join(f"{title:>{width}}" for _, _, title, _ in columns))
+    print("-" * (18 + width * len(columns)))
     for scenario, entry in report.get("scenarios", {}).items():
         ratios = entry.get("ratios", {})
-
-        def cell(key: str, check_name: str) -> str:
+        cells = []
+        for key, check_name, _, _ in columns:
             value = ratios.get(key)
             found = next((c for c in checks if c["scenario"] == scenario and c["check"] == check_name), None)
             if value is None:
-                if scenario in PEER_HAS_NO and key != "rps_chat_over_pgbench":
-                    return "n/a (no cursor)"
-                return "n/a"
-            text = f"{value:.3g}" if key == "p99_chat_over_peer" else f"{value:.3g}"
-            if found:
-                text += f" {found['target'].replace(' ', '')} {found['result']}"
-            return text
-
-        print(f"{scenario:<18}{cell('rps_chat_over_peer', 'req/s chat-api / peer'):>22}"
-              f"{cell('p99_chat_over_peer', 'p99 chat-api / peer'):>22}"
-              f"{cell('rps_chat_over_pgbench', 'req/s chat-api / pgbench tps'):>22}")
+                text = "n/a"
+            else:
+                text = f"{value:.3g}"
+                if found:
+                    text += f" {found['target'].replace(' ', '')} {found['result']}"
+            cells.append(f"{text:>{width}}")
+        print(f"{scenario:<18}" + "".join(cells))
     print()
+    one_user = [c for c in checks if c["check"].startswith("req/s chat-api ") and "_one_user / " in c["check"]]
+    for c in one_user:
+        print(f"one user vs many users: {c['check'][len('req/s chat-api '):]}: {fmt(c['value'], '.3g')} "
+              f"(target {c['target']})  {c['result']}")
+    dry = [c for c in checks if "ran dry" in c["check"]]
+    if dry:
+        bad = ", ".join(f"{c['check'].split()[0]} {c['scenario']}={c['value']}" for c in dry if c["result"] == "FAIL")
+        print(f"delete pools lasted DURATION: {'no: ' + bad + ' (raise DELETE_HEADROOM)' if bad else 'yes'}  "
+              f"{'FAIL' if bad else 'PASS'}")
     errors = [c for c in checks if c["check"] == "chat-api errors"]
     rss = [c for c in checks if c["check"] == "chat-api peak RSS MB"]
     if errors:
@@ -1083,13 +1322,18 @@ def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
         interesting = {k: v for k, v in logs["lines_by_level"].items() if k not in {"INFO", "OTHER"}}
         print(f"{name} log: {interesting or 'no warnings or errors'}; exit {logs['exit_code']}"
               f"{'; DIED DURING THE RUN' if logs['died_during_run'] else ''}  ({logs['path']})")
-    for name in ("chat-api", "peer"):
+    for name in SERVICE_ORDER:
         for scenario, entry in report.get("scenarios", {}).items():
             r = entry.get(name, {})
             if r.get("errors"):
                 print(f"  {name} {scenario}: statuses {r['statuses']}, socket errors {r['socket_errors']}")
+    failed_checks = [c for c in checks if c["result"] == "FAIL"]
+    if failed_checks:
+        print("\nFAILED:")
+        for c in failed_checks:
+            print(f"  {c['scenario'] or '-'}: {c['check']} = {c['value']} (target {c['target']})")
     passed = sum(c["result"] == "PASS" for c in checks)
-    failed = sum(c["result"] == "FAIL" for c in checks)
+    failed = len(failed_checks)
     print(f"\nverdict: {passed} PASS, {failed} FAIL, {sum(c['result'] == 'n/a' for c in checks)} n/a")
 
 
@@ -1239,6 +1483,11 @@ def main() -> int:
         sys.exit(f"bench: {cfg.binary} not found (build it, or unset SKIP_BUILD)")
     if mode == "compare" and not cfg.skip_peer and not (cfg.peer_dir / "run.sh").exists():
         sys.exit(f"bench: the peer is not at {cfg.peer_dir} (set PEER_DIR, or SKIP_PEER=1)")
+    if mode == "compare" and not cfg.skip_thin and not cfg.thin_bin.exists():
+        sys.exit(f"bench: the thin reference's binary {cfg.thin_bin} is missing (run.sh builds it from THIN_DIR; "
+                 "or SKIP_THIN=1)")
+    if mode == "compare" and cfg.baseline_bin and not cfg.baseline_bin.exists():
+        sys.exit(f"bench: BASELINE_BIN {cfg.baseline_bin} not found")
 
     # SIGTERM (e.g. from run.sh's trap or a CI timeout) unwinds like Ctrl-C so
     # that the finally blocks stop the servers.

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The chat-api benchmark, in one command (see bench/README.md):
 #
-#   bench/run.sh          chat-api and the Python peer, scenario by scenario, then pgbench
+#   bench/run.sh          chat-api, the thin reference and the Python peer (and, with
+#                         BASELINE_BIN, an earlier chat-api build), scenario by scenario, then pgbench
 #   bench/run.sh scale    one user with 1,000,000 chats against one with 1,000
 #
 # Knobs are environment variables (defaults in brackets): DURATION [10s],
 # CONNECTIONS [64], THREADS [2], PG_URL [postgres://postgres@127.0.0.1:5432], PG_SSL [disable],
-# CHAT_API_POOL [16], SKIP_BUILD [0], SKIP_PEER [0], SKIP_PGBENCH [0],
-# SCENARIOS [get,list,list_deep_skip,list_deep_cursor,create,patch,mix], and
-# more in the README. Results: bench/results/<UTC timestamp>.json.
+# CHAT_API_POOL [16], BASELINE_BIN [unset], THIN_DIR [../shared/peers/thin], SKIP_BUILD [0],
+# SKIP_THIN [0], SKIP_PEER [0], SKIP_PGBENCH [0], SCENARIOS [all eleven], and more in the
+# README. Results: bench/results/<UTC timestamp>.json.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,7 +19,7 @@ MODE=${1:-compare}
 case $MODE in
   compare | scale) ;;
   -h | --help | help)
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -34,7 +35,14 @@ export PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 export CHAT_API_POOL=${CHAT_API_POOL:-16}
 export SKIP_BUILD=${SKIP_BUILD:-0}
 export SKIP_PEER=${SKIP_PEER:-0}
-export SCENARIOS=${SCENARIOS:-get,list,list_deep_skip,list_deep_cursor,create,patch,mix}
+export SKIP_THIN=${SKIP_THIN:-0}
+export SCENARIOS=${SCENARIOS:-get,list,list_deep_skip,list_deep_cursor,create,create_one_user,patch,delete,delete_one_user,mix,mix_one_writer}
+# The thin reference service lives outside this repository; only this knob says where.
+export THIN_DIR=${THIN_DIR:-$ROOT/../shared/peers/thin}
+# Its build gets its own target directory (its own Cargo.lock, its own dependency
+# versions), kept between runs so that only the first run compiles it.
+export THIN_TARGET=${THIN_TARGET:-${XDG_CACHE_HOME:-$HOME/.cache}/chat-api-bench/thin-target}
+export THIN_BIN=${THIN_BIN:-$THIN_TARGET/release/thin}
 
 say() { echo "run.sh: $*" >&2; }
 die() {
@@ -66,6 +74,16 @@ if [[ $SKIP_BUILD != 1 ]]; then
   command -v cargo >/dev/null 2>&1 || die "cargo is missing (or set SKIP_BUILD=1 with a built target/release/chat-api)"
   say "cargo build --release -p chat-api"
   (cd "$ROOT" && cargo build --release -p chat-api)
+fi
+if [[ $MODE == compare && $SKIP_THIN != 1 ]] && [[ $SKIP_BUILD != 1 || ! -x $THIN_BIN ]]; then
+  [[ -f $THIN_DIR/Cargo.toml && -f $THIN_DIR/Cargo.lock ]] ||
+    die "the thin reference is not at THIN_DIR=$THIN_DIR (set THIN_DIR, or SKIP_THIN=1)"
+  command -v cargo >/dev/null 2>&1 || die "cargo is missing (needed once to build the thin reference; or SKIP_THIN=1)"
+  say "building the thin reference (its own Cargo.lock, CARGO_TARGET_DIR=$THIN_TARGET; the first time takes minutes)"
+  CARGO_TARGET_DIR=$THIN_TARGET cargo build --release --locked --manifest-path "$THIN_DIR/Cargo.toml"
+fi
+if [[ $MODE == compare && -n ${BASELINE_BIN:-} && ! -x $BASELINE_BIN ]]; then
+  die "BASELINE_BIN=$BASELINE_BIN is not an executable (a chat-api built from the code to compare against)"
 fi
 
 # --- run -------------------------------------------------------------------------
