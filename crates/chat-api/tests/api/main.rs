@@ -11,5 +11,6 @@ mod helpers;
 mod kmeans;
 mod operations;
 mod pagination;
+mod trainer;
 mod unavailable;
 mod validation;
