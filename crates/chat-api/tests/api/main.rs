@@ -16,5 +16,6 @@ mod conditional;
 mod kmeans;
 mod operations;
 mod pagination;
+mod trainer;
 mod unavailable;
 mod validation;
