@@ -183,15 +183,6 @@ impl TestApp {
         }
     }
 
-    /// The URL of the server's database, for other services that share it
-    /// (the k-means trainer).
-    pub fn database_url(&self) -> &str {
-        self._database
-            .as_ref()
-            .map(TestDatabase::url)
-            .expect("a server spawned over a test database")
-    }
-
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
