@@ -87,10 +87,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         mint_token(&config.jwt, &user.to_string(), Duration::from_secs(3600))
     });
     let app = Application::build(config, true).await?;
-    tracing::info!(address = %app.address(), "listening");
+    // The banner goes first: a terminal reading both streams then shows it whole,
+    // and the "listening" line after it.
     if let Some(token) = demo {
-        print_demo_token(&token.map_err(anyhow::Error::msg)?, app.address());
+        print_demo_token(&token.map_err(anyhow::Error::msg)?, app.address())
+            .context("writing the demo token to stderr")?;
     }
+    tracing::info!(address = %app.address(), "listening");
     app.run_until_stopped().await.context("server failed")
 }
 
@@ -115,11 +118,17 @@ fn token(config: &Config, sub: &str, ttl: u64) -> anyhow::Result<()> {
 }
 
 /// Development convenience: a token for a demo user and a command to try it,
-/// on stderr (never in the log stream on stdout).
-fn print_demo_token(token: &str, address: std::net::SocketAddr) {
-    eprintln!(
+/// on stderr (never in the log stream on stdout). One `write_all` of the whole
+/// text: `eprintln!` writes each formatted piece separately, and the log thread's
+/// lines on stdout landed between them when both streams share a terminal or file.
+fn print_demo_token(token: &str, address: std::net::SocketAddr) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let banner = format!(
         "\nNo JWT key configured: this process signs tokens with a random secret (development only).\n\
          Demo token for a new user, valid for 1 h:\n\n{token}\n\nTry it:\n\n\
-         curl -H 'Authorization: Bearer {token}' http://{address}/chat/\n"
+         curl -H 'Authorization: Bearer {token}' http://{address}/chat/\n\n"
     );
+    let mut stderr = std::io::stderr().lock();
+    stderr.write_all(banner.as_bytes())?;
+    stderr.flush()
 }

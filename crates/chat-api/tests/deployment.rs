@@ -1,9 +1,11 @@
 //! The container files operators use: `Dockerfile`, `.dockerignore` and
-//! `docker-compose.yml` at the workspace root. No Docker engine is needed: the
-//! compose file is parsed and held to what the documentation promises, the
-//! Dockerfile is read instruction by instruction, its health check is run against
-//! a fake server and against the real binary, and the compose environment is fed
-//! to the service's own configuration parser.
+//! `docker-compose.yml` at the workspace root, held to what the documentation
+//! promises. No Docker engine is needed: the compose file is read the way compose
+//! itself reads it (`docker-compose config` interpolates and normalises it without
+//! a daemon; `.ci/run` installs Debian's `docker-compose`), the Dockerfile is read
+//! instruction by instruction, its health check is run against a fake server and
+//! against the real binary, and the compose environment is fed to the service's
+//! own configuration parser.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,15 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chat_api::config::{AppEnv, Config};
+use chat_api::config::{AppEnv, Config, LogFormat};
+use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
 const DOCKERFILE: &str = include_str!("../../../Dockerfile");
 const DOCKERIGNORE: &str = include_str!("../../../.dockerignore");
 const COMPOSE: &str = include_str!("../../../docker-compose.yml");
-const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
-const CONFIG_SOURCE: &str = include_str!("../src/config.rs");
-const TELEMETRY_SOURCE: &str = include_str!("../src/telemetry.rs");
 const BINARY: &str = env!("CARGO_BIN_EXE_chat-api");
 
 /// A JWT secret long enough for `APP_ENV=production` (32 bytes and more).
@@ -32,6 +32,15 @@ fn workspace_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("the workspace root exists")
+}
+
+/// A duration as this repository writes them in the Dockerfile and the compose
+/// file: whole seconds (`35s`). Compose and Docker accept more (`1m30s`), but one
+/// spelling keeps the comparisons below honest without a parser of our own.
+fn seconds(text: &str) -> u64 {
+    text.strip_suffix('s')
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("write durations as whole seconds, like 35s; got {text:?}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -144,13 +153,44 @@ fn image_healthcheck() -> (BTreeMap<String, String>, Vec<String>) {
 }
 
 // ---------------------------------------------------------------------------
-// Reading the compose file
+// Reading the compose file, through compose itself
 // ---------------------------------------------------------------------------
 
+/// `docker-compose config`: the file as compose will run it, interpolated with
+/// exactly `shell` as the operator's environment (no inherited variables, no
+/// `.env` file). `Err` carries compose's refusal.
+fn compose_config(shell: &[(&str, &str)]) -> Result<Yaml, String> {
+    let no_env_file = tempfile::NamedTempFile::new().expect("an empty env file");
+    let output = Command::new("docker-compose")
+        .arg("--env-file")
+        .arg(no_env_file.path())
+        .arg("--file")
+        .arg(workspace_root().join("docker-compose.yml"))
+        .arg("config")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(shell.iter().copied())
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot run docker-compose ({error}): these tests read docker-compose.yml \
+                 through it; install it with `apt-get install -y docker-compose` \
+                 (.ci/run does), no Docker engine is needed"
+            )
+        });
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let text = String::from_utf8(output.stdout).expect("compose prints UTF-8");
+    let mut documents = YamlLoader::load_from_str(&text).expect("compose prints YAML");
+    assert_eq!(documents.len(), 1, "one document: {text}");
+    Ok(documents.remove(0))
+}
+
+/// The compose file as an operator who exported `JWT_SECRET` (and nothing else) runs it.
 fn compose() -> Yaml {
-    let mut documents = YamlLoader::load_from_str(COMPOSE).expect("docker-compose.yml is YAML");
-    assert_eq!(documents.len(), 1, "docker-compose.yml is one document");
-    documents.remove(0)
+    compose_config(&[("JWT_SECRET", GOOD_SECRET)])
+        .unwrap_or_else(|error| panic!("docker-compose config refused the file: {error}"))
 }
 
 fn service<'a>(compose: &'a Yaml, name: &str) -> &'a Yaml {
@@ -164,144 +204,23 @@ fn text<'a>(node: &'a Yaml, what: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{what} is a string, got {node:?}"))
 }
 
-/// A compose `environment`, in either of its forms (mapping or `KEY=VALUE` list),
-/// before interpolation.
-fn environment(service: &Yaml) -> BTreeMap<String, String> {
-    let node = &service["environment"];
-    let scalar = |value: &Yaml| match value {
+fn scalar(node: &Yaml) -> String {
+    match node {
         Yaml::String(text) | Yaml::Real(text) => text.clone(),
         Yaml::Integer(number) => number.to_string(),
         Yaml::Boolean(flag) => flag.to_string(),
-        Yaml::Null => String::new(),
-        other => panic!("an environment value is a scalar, got {other:?}"),
-    };
-    if let Some(map) = node.as_hash() {
-        map.iter()
-            .map(|(key, value)| (text(key, "a variable name").to_owned(), scalar(value)))
-            .collect()
-    } else if let Some(list) = node.as_vec() {
-        list.iter()
-            .map(|item| {
-                let item = text(item, "an environment entry");
-                let (key, value) = item.split_once('=').unwrap_or((item, ""));
-                (key.to_owned(), value.to_owned())
-            })
-            .collect()
-    } else {
-        panic!("the service has an environment: {service:?}")
+        other => panic!("a scalar, got {other:?}"),
     }
 }
 
-/// Compose's interpolation: `$$`, `$NAME`, `${NAME}`, `${NAME:-default}`,
-/// `${NAME-default}`, `${NAME:?error}`, `${NAME?error}`, with `shell` as the
-/// operator's environment. `Err` carries the error compose would stop with.
-fn interpolate(raw: &str, shell: &BTreeMap<&str, &str>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = raw;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at + 1..];
-        if let Some(after) = rest.strip_prefix('$') {
-            out.push('$');
-            rest = after;
-        } else if let Some(after) = rest.strip_prefix('{') {
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("unclosed ${{ in {raw}"))?;
-            let expression = &after[..end];
-            rest = &after[end + 1..];
-            let name_end = expression
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(expression.len());
-            let (name, operator) = expression.split_at(name_end);
-            let set = shell.get(name).copied();
-            let set_nonempty = set.filter(|value| !value.is_empty());
-            let value = if operator.is_empty() {
-                set.unwrap_or_default().to_owned()
-            } else if let Some(default) = operator.strip_prefix(":-") {
-                set_nonempty.unwrap_or(default).to_owned()
-            } else if let Some(default) = operator.strip_prefix('-') {
-                set.unwrap_or(default).to_owned()
-            } else if let Some(message) = operator.strip_prefix(":?") {
-                set_nonempty
-                    .ok_or_else(|| {
-                        format!("required variable {name} is missing a value: {message}")
-                    })?
-                    .to_owned()
-            } else if let Some(message) = operator.strip_prefix('?') {
-                set.ok_or_else(|| {
-                    format!("required variable {name} is missing a value: {message}")
-                })?
-                .to_owned()
-            } else {
-                return Err(format!("unsupported interpolation ${{{expression}}}"));
-            };
-            out.push_str(&value);
-        } else {
-            let name_end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(rest.len());
-            if name_end == 0 {
-                return Err(format!("a lone $ in {raw} (write $$)"));
-            }
-            out.push_str(shell.get(&rest[..name_end]).copied().unwrap_or_default());
-            rest = &rest[name_end..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// A service's environment as the container would see it.
-fn resolved_environment(
-    service: &Yaml,
-    shell: &BTreeMap<&str, &str>,
-) -> Result<BTreeMap<String, String>, String> {
-    environment(service)
-        .into_iter()
-        .map(|(key, value)| Ok((key, interpolate(&value, shell)?)))
+/// A service's environment as the container gets it (compose prints a mapping).
+fn environment(service: &Yaml) -> BTreeMap<String, String> {
+    service["environment"]
+        .as_hash()
+        .unwrap_or_else(|| panic!("the service has an environment: {service:?}"))
+        .iter()
+        .map(|(key, value)| (text(key, "a variable name").to_owned(), scalar(value)))
         .collect()
-}
-
-fn operator_shell() -> BTreeMap<&'static str, &'static str> {
-    BTreeMap::from([("JWT_SECRET", GOOD_SECRET)])
-}
-
-/// A compose duration (`1m30s`, `35s`, `500ms`).
-fn duration(text: &str) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    assert!(!rest.is_empty(), "an empty duration");
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or_else(|| panic!("a duration needs a unit: {text}"));
-        let number: u64 = rest[..digits]
-            .parse()
-            .unwrap_or_else(|_| panic!("a duration starts with a number: {text}"));
-        rest = &rest[digits..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        total += match &rest[..unit_end] {
-            "h" => Duration::from_secs(number * 3_600),
-            "m" => Duration::from_secs(number * 60),
-            "s" => Duration::from_secs(number),
-            "ms" => Duration::from_millis(number),
-            "us" => Duration::from_micros(number),
-            unit => panic!("unknown duration unit {unit} in {text}"),
-        };
-        rest = &rest[unit_end..];
-    }
-    total
-}
-
-/// The values after each `flag` in an argument list.
-fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|arg| arg == flag)
-        .and_then(|at| args.get(at + 1))
-        .map(String::as_str)
 }
 
 fn string_list(node: &Yaml, what: &str) -> Vec<String> {
@@ -312,33 +231,22 @@ fn string_list(node: &Yaml, what: &str) -> Vec<String> {
         .collect()
 }
 
-/// The variable names the service reads: every `"UPPER_CASE"` string literal
-/// in the non-test part of config.rs.
-fn variables_the_service_reads() -> BTreeSet<String> {
-    let code = CONFIG_SOURCE
-        .split("#[cfg(test)]")
-        .next()
-        .expect("config.rs has code");
-    let names: BTreeSet<String> = code
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .filter(|literal| {
-            literal.len() > 2
-                && literal.starts_with(|c: char| c.is_ascii_uppercase())
-                && literal
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        })
-        .map(str::to_owned)
-        .collect();
-    for expected in ["DATABASE_URL", "JWT_SECRET", "APP_ENV", "BIND_ADDRESS"] {
-        assert!(
-            names.contains(expected),
-            "config.rs no longer reads {expected}? found {names:?}"
-        );
-    }
-    names
+/// The values after each `flag` in an argument list.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|arg| arg == flag)
+        .and_then(|at| args.get(at + 1))
+        .map(String::as_str)
+}
+
+/// `(published, target)` port pairs, in compose's long form.
+fn published_ports(service: &Yaml) -> Vec<(String, String)> {
+    service["ports"]
+        .as_vec()
+        .unwrap_or_else(|| panic!("the service publishes ports: {service:?}"))
+        .iter()
+        .map(|port| (scalar(&port["published"]), scalar(&port["target"])))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -346,12 +254,8 @@ fn variables_the_service_reads() -> BTreeSet<String> {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn compose_declares_postgres_migrate_and_the_service_without_a_version_key() {
+fn compose_runs_postgres_a_one_shot_migrate_and_the_service_built_here() {
     let compose = compose();
-    assert!(
-        compose["version"].is_badvalue(),
-        "the compose specification has no `version:` key"
-    );
     let services: BTreeSet<&str> = compose["services"]
         .as_hash()
         .expect("a services mapping")
@@ -367,27 +271,28 @@ fn compose_declares_postgres_migrate_and_the_service_without_a_version_key() {
         "postgres:15-alpine"
     );
     for name in ["chat-api", "migrate"] {
+        let context = text(
+            &service(&compose, name)["build"]["context"],
+            "build context",
+        );
         assert_eq!(
-            text(&service(&compose, name)["build"], "build"),
-            ".",
+            Path::new(context),
+            workspace_root(),
             "{name} is built from the Dockerfile at the root"
         );
     }
-    // Every interpolation in the file is well formed once JWT_SECRET is given.
-    let shell = operator_shell();
-    for line in COMPOSE
-        .lines()
-        .filter(|line| !line.trim_start().starts_with('#'))
-    {
-        interpolate(line, &shell).unwrap_or_else(|error| panic!("{error}: {line}"));
-    }
+    // The compose specification dropped `version:`; Compose v2 warns about it.
+    assert!(
+        !COMPOSE.lines().any(|line| line.starts_with("version:")),
+        "docker-compose.yml has no top-level version key"
+    );
 }
 
 #[test]
 fn postgres_is_healthy_only_when_pg_isready_answers_for_the_chat_database() {
     let compose = compose();
     let postgres = service(&compose, "postgres");
-    let env = resolved_environment(postgres, &operator_shell()).expect("interpolates");
+    let env = environment(postgres);
     assert_eq!(env.get("POSTGRES_DB").map(String::as_str), Some("chat"));
     assert!(
         env.get("POSTGRES_USER")
@@ -400,24 +305,17 @@ fn postgres_is_healthy_only_when_pg_isready_answers_for_the_chat_database() {
 
     let healthcheck = &postgres["healthcheck"];
     let test = string_list(&healthcheck["test"], "postgres healthcheck test");
-    assert!(
-        test[0] == "CMD" || test[0] == "CMD-SHELL",
-        "healthcheck test starts with CMD or CMD-SHELL: {test:?}"
-    );
-    let argv: Vec<String> = if test[0] == "CMD" {
-        test[1..].to_vec()
-    } else {
-        test[1].split_whitespace().map(str::to_owned).collect()
-    };
-    assert_eq!(argv[0], "pg_isready", "{test:?}");
+    assert_eq!(test[0], "CMD", "exec form: {test:?}");
+    assert_eq!(test[1], "pg_isready", "{test:?}");
     assert_eq!(
-        flag_value(&argv, "-U"),
+        flag_value(&test, "-U"),
         env.get("POSTGRES_USER").map(String::as_str)
     );
-    assert_eq!(flag_value(&argv, "-d"), Some("chat"));
-    for key in ["interval", "timeout"] {
-        duration(text(&healthcheck[key], key));
-    }
+    assert_eq!(flag_value(&test, "-d"), Some("chat"));
+    assert!(
+        seconds(text(&healthcheck["timeout"], "timeout"))
+            < seconds(text(&healthcheck["interval"], "interval"))
+    );
     assert!(
         healthcheck["retries"].as_i64().is_some_and(|n| n >= 3),
         "retries: {:?}",
@@ -428,8 +326,12 @@ fn postgres_is_healthy_only_when_pg_isready_answers_for_the_chat_database() {
     let volumes = string_list(&postgres["volumes"], "postgres volumes");
     let volume = volumes
         .iter()
-        .find_map(|mount| mount.strip_suffix(":/var/lib/postgresql/data"))
-        .expect("a volume on /var/lib/postgresql/data");
+        .find_map(|mount| {
+            mount
+                .split_once(":/var/lib/postgresql/data")
+                .map(|(name, _)| name)
+        })
+        .unwrap_or_else(|| panic!("a volume on /var/lib/postgresql/data: {volumes:?}"));
     assert!(
         compose["volumes"]
             .as_hash()
@@ -463,9 +365,9 @@ fn the_service_starts_after_a_healthy_postgres_and_a_successful_migration() {
         ["migrate"]
     );
     assert_eq!(
-        migrate["restart"],
-        Yaml::String("no".to_owned()),
-        "restart is the string \"no\" (a bare no is a YAML 1.1 boolean)"
+        text(&migrate["restart"], "restart"),
+        "no",
+        "the one-shot is never restarted"
     );
     assert_eq!(
         text(&migrate["depends_on"]["postgres"]["condition"], "condition"),
@@ -477,13 +379,13 @@ fn the_service_starts_after_a_healthy_postgres_and_a_successful_migration() {
     );
 
     // Only the one-shot migrates: the server does not, so replicas never race.
-    let served = resolved_environment(chat_api, &operator_shell()).expect("interpolates");
+    let served = environment(chat_api);
     assert_eq!(
         served.get("RUN_MIGRATIONS").map(String::as_str),
         Some("false")
     );
     // Both talk to the same database with the same settings.
-    let migrating = resolved_environment(migrate, &operator_shell()).expect("interpolates");
+    let migrating = environment(migrate);
     for key in ["DATABASE_URL", "APP_ENV", "LOG_FORMAT"] {
         assert_eq!(migrating.get(key), served.get(key), "{key} differs");
     }
@@ -493,13 +395,12 @@ fn the_service_starts_after_a_healthy_postgres_and_a_successful_migration() {
 fn port_8080_is_published_where_the_service_listens() {
     let compose = compose();
     let chat_api = service(&compose, "chat-api");
-    let ports = string_list(&chat_api["ports"], "chat-api ports");
+    let ports = published_ports(chat_api);
     assert!(
-        ports.iter().any(|port| port == "8080:8080"),
-        "8080:8080 is published: {ports:?}"
+        ports.contains(&("8080".to_owned(), "8080".to_owned())),
+        "8080 is published on 8080: {ports:?}"
     );
-    let env = resolved_environment(chat_api, &operator_shell()).expect("interpolates");
-    let bind = env
+    let bind = environment(chat_api)
         .get("BIND_ADDRESS")
         .cloned()
         .or_else(|| image_env().get("BIND_ADDRESS").cloned())
@@ -513,80 +414,70 @@ fn port_8080_is_published_where_the_service_listens() {
 
 #[test]
 fn database_url_points_at_the_postgres_service_and_its_credentials() {
-    let compose = compose();
     for (password, shell) in [
-        ("chat", operator_shell()),
+        ("chat", vec![("JWT_SECRET", GOOD_SECRET)]),
         (
             "an0ther-pw",
-            BTreeMap::from([
+            vec![
                 ("JWT_SECRET", GOOD_SECRET),
                 ("POSTGRES_PASSWORD", "an0ther-pw"),
-            ]),
+            ],
         ),
     ] {
-        let postgres =
-            resolved_environment(service(&compose, "postgres"), &shell).expect("interpolates");
-        let env =
-            resolved_environment(service(&compose, "chat-api"), &shell).expect("interpolates");
-        let raw = env.get("DATABASE_URL").expect("DATABASE_URL is set");
-        let url = url::Url::parse(raw).expect("DATABASE_URL is a URL");
-        assert_eq!(url.scheme(), "postgres", "{raw}");
-        assert_eq!(url.host_str(), Some("postgres"), "the compose service name");
-        assert_eq!(url.port_or_known_default().or(url.port()), Some(5432));
-        assert_eq!(url.path(), "/chat", "{raw}");
-        assert_eq!(
-            Some(url.username()),
-            postgres.get("POSTGRES_USER").map(String::as_str)
-        );
-        assert_eq!(url.password(), Some(password));
-        assert_eq!(
-            postgres.get("POSTGRES_PASSWORD").map(String::as_str),
-            Some(password)
-        );
-        assert_eq!(
-            Some(url.path().trim_start_matches('/')),
-            postgres.get("POSTGRES_DB").map(String::as_str)
-        );
+        let compose = compose_config(&shell).expect("compose accepts the file");
+        let postgres = environment(service(&compose, "postgres"));
+        for name in ["chat-api", "migrate"] {
+            let env = environment(service(&compose, name));
+            let raw = env.get("DATABASE_URL").expect("DATABASE_URL is set");
+            let url = url::Url::parse(raw).expect("DATABASE_URL is a URL");
+            assert_eq!(url.scheme(), "postgres", "{raw}");
+            assert_eq!(url.host_str(), Some("postgres"), "the compose service name");
+            assert_eq!(url.port(), Some(5432), "{raw}");
+            assert_eq!(
+                Some(url.username()),
+                postgres.get("POSTGRES_USER").map(String::as_str)
+            );
+            assert_eq!(url.password(), Some(password), "{name}: {raw}");
+            assert_eq!(
+                postgres.get("POSTGRES_PASSWORD").map(String::as_str),
+                Some(password)
+            );
+            assert_eq!(
+                Some(url.path().trim_start_matches('/')),
+                postgres.get("POSTGRES_DB").map(String::as_str)
+            );
+        }
     }
 }
 
 #[test]
-fn production_mode_and_a_required_jwt_secret() {
+fn production_mode_and_a_jwt_secret_the_operator_must_supply() {
+    // Compose refuses to start without the key, or with it empty, and says why...
+    for shell in [vec![], vec![("JWT_SECRET", "")]] {
+        let error = compose_config(&shell).expect_err("refused without JWT_SECRET");
+        assert!(
+            error.contains("set JWT_SECRET (at least 32 bytes)"),
+            "the refusal names the variable and its length: {error}"
+        );
+    }
+    // ...and passes the operator's key through: none is written in the file.
     let compose = compose();
     for name in ["chat-api", "migrate"] {
-        let raw = environment(service(&compose, name));
-        assert_eq!(raw.get("APP_ENV").map(String::as_str), Some("production"));
-        assert_eq!(raw.get("LOG_FORMAT").map(String::as_str), Some("json"));
-        // The server needs the key; `migrate` may do without, but if it gets one
-        // it is the same, required one.
-        let Some(secret) = raw.get("JWT_SECRET") else {
-            assert_eq!(name, "migrate", "chat-api sets JWT_SECRET");
-            continue;
-        };
-        assert!(
-            secret.starts_with("${JWT_SECRET:?") && secret.ends_with('}'),
-            "{name}: JWT_SECRET comes from ${{JWT_SECRET:?...}}, got {secret}"
-        );
-        assert!(secret.contains("32"), "the message says how long: {secret}");
-
-        // Compose refuses to start without it, or with it empty...
-        for shell in [BTreeMap::new(), BTreeMap::from([("JWT_SECRET", "")])] {
-            let error = resolved_environment(service(&compose, name), &shell)
-                .expect_err("refused without JWT_SECRET");
-            assert!(error.contains("JWT_SECRET"), "{error}");
+        let env = environment(service(&compose, name));
+        assert_eq!(env.get("APP_ENV").map(String::as_str), Some("production"));
+        assert_eq!(env.get("LOG_FORMAT").map(String::as_str), Some("json"));
+        // `migrate` needs no key; if it is given one, it is the operator's.
+        match env.get("JWT_SECRET") {
+            Some(secret) => assert_eq!(secret, GOOD_SECRET, "{name}"),
+            None => assert_eq!(name, "migrate", "chat-api sets JWT_SECRET"),
         }
-        // ...and passes it through untouched.
-        let env =
-            resolved_environment(service(&compose, name), &operator_shell()).expect("accepted");
-        assert_eq!(env.get("JWT_SECRET").map(String::as_str), Some(GOOD_SECRET));
     }
 }
 
 #[test]
 fn the_service_healthcheck_is_the_images_and_hits_health_live() {
     let compose = compose();
-    let chat_api = service(&compose, "chat-api");
-    let healthcheck = &chat_api["healthcheck"];
+    let healthcheck = &service(&compose, "chat-api")["healthcheck"];
     let test = string_list(&healthcheck["test"], "chat-api healthcheck test");
     assert_eq!(test[0], "CMD", "exec form: {test:?}");
     assert!(
@@ -594,19 +485,16 @@ fn the_service_healthcheck_is_the_images_and_hits_health_live() {
         "{test:?}"
     );
 
-    // Compose reads `$$` as a literal `$`; after that it is the image's command.
-    let shell = BTreeMap::new();
-    let mirrored: Vec<String> = test[1..]
-        .iter()
-        .map(|arg| interpolate(arg, &shell).expect("only $$ escapes"))
-        .collect();
+    // `config` prints a file compose can read again, so a literal `$` comes
+    // back escaped as `$$`; the container gets the unescaped command.
+    let mirrored: Vec<String> = test[1..].iter().map(|arg| arg.replace("$$", "$")).collect();
     let (options, image_command) = image_healthcheck();
     assert_eq!(mirrored, image_command);
     for key in ["interval", "timeout", "start_period"] {
         let option = key.replace('_', "-");
         assert_eq!(
-            duration(text(&healthcheck[key], key)),
-            duration(options.get(&option).expect("the Dockerfile sets it")),
+            seconds(text(&healthcheck[key], key)),
+            seconds(options.get(&option).expect("the Dockerfile sets it")),
             "{key} matches the Dockerfile's --{option}"
         );
     }
@@ -623,55 +511,25 @@ fn the_service_healthcheck_is_the_images_and_hits_health_live() {
 fn stop_grace_period_outlasts_the_shutdown_grace() {
     let compose = compose();
     let chat_api = service(&compose, "chat-api");
-    let env = resolved_environment(chat_api, &operator_shell()).expect("interpolates");
-    // The service's own default applies when compose does not set it.
-    let grace = Duration::from_secs(env.get("SHUTDOWN_GRACE_SECONDS").map_or(30, |seconds| {
-        seconds.parse().expect("SHUTDOWN_GRACE_SECONDS is a number")
-    }));
-    let stop = duration(text(&chat_api["stop_grace_period"], "stop_grace_period"));
+    let env = environment(chat_api);
+    let config = Config::from_lookup(|key| env.get(key).cloned())
+        .expect("the compose environment is accepted");
+    let stop = Duration::from_secs(seconds(text(
+        &chat_api["stop_grace_period"],
+        "stop_grace_period",
+    )));
     assert!(
-        stop > grace,
-        "stop_grace_period {stop:?} must exceed SHUTDOWN_GRACE_SECONDS {grace:?}, or SIGKILL cuts requests in flight"
+        stop > config.shutdown_grace,
+        "stop_grace_period {stop:?} must exceed SHUTDOWN_GRACE_SECONDS ({:?}), or SIGKILL cuts requests in flight",
+        config.shutdown_grace
     );
-    if !chat_api["stop_signal"].is_badvalue() {
-        assert_eq!(text(&chat_api["stop_signal"], "stop_signal"), "SIGTERM");
-    }
-}
-
-#[test]
-fn every_variable_compose_sets_is_one_the_service_reads() {
-    let mut known = variables_the_service_reads();
-    // RUST_LOG is read either with the rest of the configuration or by
-    // tracing-subscriber's EnvFilter in telemetry.rs.
-    if !known.contains("RUST_LOG") {
-        assert!(
-            TELEMETRY_SOURCE.contains("EnvFilter::try_from_default_env"),
-            "nothing reads RUST_LOG any more"
-        );
-        known.insert("RUST_LOG".to_owned());
-    }
-    let compose = compose();
-    for name in ["chat-api", "migrate"] {
-        for key in environment(service(&compose, name)).keys() {
-            assert!(
-                known.contains(key),
-                "{name} sets {key}, which the service never reads (a typo?); it reads {known:?}"
-            );
-        }
-    }
-    for key in image_env().keys() {
-        assert!(
-            known.contains(key),
-            "the image sets {key}, which the service never reads"
-        );
-    }
+    assert_eq!(text(&chat_api["stop_signal"], "stop_signal"), "SIGTERM");
 }
 
 #[test]
 fn the_compose_environment_is_a_valid_production_configuration() {
     let compose = compose();
-    let env = resolved_environment(service(&compose, "chat-api"), &operator_shell())
-        .expect("interpolates");
+    let env = environment(service(&compose, "chat-api"));
     let asked = std::cell::RefCell::new(BTreeSet::new());
     let config = Config::from_lookup(|key| {
         asked.borrow_mut().insert(key.to_owned());
@@ -679,16 +537,27 @@ fn the_compose_environment_is_a_valid_production_configuration() {
     })
     .expect("the compose environment is accepted");
     assert_eq!(config.app_env, AppEnv::Production);
-    assert!(format!("{config:?}").contains("Json"), "LOG_FORMAT=json");
+    assert_eq!(config.logging.format, LogFormat::Json);
     assert_eq!(config.bind_address.port(), 8080);
     assert!(!config.run_migrations);
     assert!(!config.jwt.generated_secret);
     assert!(config.database_url().starts_with("postgres://"));
-    for key in env.keys().filter(|key| *key != "RUST_LOG") {
-        assert!(
-            asked.borrow().contains(key),
-            "the service never asked for {key}"
-        );
+
+    // Every variable compose or the image sets is one the service reads: a
+    // misspelt name would be silently ignored and its default used instead.
+    let asked = asked.into_inner();
+    let set_by = [
+        ("chat-api", env.clone()),
+        ("migrate", environment(service(&compose, "migrate"))),
+        ("the image", image_env()),
+    ];
+    for (who, variables) in &set_by {
+        for key in variables.keys() {
+            assert!(
+                asked.contains(key),
+                "{who} sets {key}, which the service never reads (a typo?); it reads {asked:?}"
+            );
+        }
     }
 
     // The image alone (its ENV, no key) refuses to start, as production must.
@@ -696,7 +565,7 @@ fn the_compose_environment_is_a_valid_production_configuration() {
     let error = Config::from_lookup(|key| image.get(key).cloned()).expect_err("no JWT key");
     assert!(error.to_string().contains("JWT"), "{error}");
     // A secret one byte short of 32 is refused too.
-    let mut short = env.clone();
+    let mut short = env;
     short.insert("JWT_SECRET".to_owned(), "x".repeat(31));
     assert!(Config::from_lookup(|key| short.get(key).cloned()).is_err());
 }
@@ -704,6 +573,65 @@ fn the_compose_environment_is_a_valid_production_configuration() {
 // ---------------------------------------------------------------------------
 // Dockerfile
 // ---------------------------------------------------------------------------
+
+/// `cargo metadata` of the workspace: its members, their targets and rust-version.
+fn metadata() -> Value {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON")
+}
+
+/// Each workspace member's directory and its lib/bin source files, relative to the root.
+fn workspace_members() -> Vec<(String, Vec<String>)> {
+    let root = workspace_root();
+    let relative = |path: &str| {
+        Path::new(path)
+            .strip_prefix(&root)
+            .unwrap_or_else(|_| panic!("{path} is inside the workspace"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let metadata = metadata();
+    metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|package| {
+            let manifest = package["manifest_path"].as_str().expect("manifest_path");
+            let dir = relative(manifest)
+                .trim_end_matches("Cargo.toml")
+                .trim_end_matches('/')
+                .to_owned();
+            let sources = package["targets"]
+                .as_array()
+                .expect("targets")
+                .iter()
+                .filter(|target| {
+                    target["kind"].as_array().is_some_and(|kinds| {
+                        kinds.iter().any(|kind| kind == "lib" || kind == "bin")
+                    })
+                })
+                .map(|target| relative(target["src_path"].as_str().expect("src_path")))
+                .collect();
+            (dir, sources)
+        })
+        .collect()
+}
 
 #[test]
 fn dockerfile_is_multi_stage_with_a_recent_enough_rust() {
@@ -724,11 +652,19 @@ fn dockerfile_is_multi_stage_with_a_recent_enough_rust() {
             .map(|part| part.parse().expect("a numeric version"))
             .collect()
     };
-    let required = WORKSPACE_MANIFEST
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("rust-version = "))
-        .expect("workspace rust-version")
-        .trim_matches('"');
+    let metadata = metadata();
+    let versions: BTreeSet<&str> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|package| package["rust_version"].as_str().expect("a rust-version"))
+        .collect();
+    assert_eq!(
+        versions.len(),
+        1,
+        "one rust-version for the workspace: {versions:?}"
+    );
+    let required: &str = versions.first().expect("one");
     assert!(
         parse(version) >= parse(required),
         "rust:{version} builds a workspace that needs {required}"
@@ -792,6 +728,17 @@ fn dockerfile_exposes_8080_and_sets_the_production_environment() {
     );
     assert_eq!(env.get("LOG_FORMAT").map(String::as_str), Some("json"));
     assert_eq!(env.get("APP_ENV").map(String::as_str), Some("production"));
+    // No key and no database credentials are baked into the image's layers.
+    for key in env.keys() {
+        assert!(
+            !key.starts_with("JWT_") && key != "DATABASE_URL",
+            "the image sets {key}: secrets come from the operator at run time"
+        );
+    }
+    assert!(
+        !runtime.iter().any(|i| i.keyword == "ARG"),
+        "build arguments end up in the image's history; the runtime stage takes none"
+    );
     assert_eq!(
         exec_form(&single(runtime, "ENTRYPOINT").args),
         ["/usr/local/bin/chat-api"]
@@ -827,61 +774,9 @@ fn dockerfile_healthcheck_hits_health_live_without_curl() {
         assert!(options.contains_key(option), "HEALTHCHECK --{option}");
     }
     assert!(
-        duration(&options["timeout"]) < duration(&options["interval"]),
+        seconds(&options["timeout"]) < seconds(&options["interval"]),
         "{options:?}"
     );
-}
-
-/// The manifest paths of one workspace member's lib and bin targets.
-fn target_sources(member: &str) -> Vec<String> {
-    let dir = workspace_root().join(member);
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
-        .unwrap_or_else(|error| panic!("{member}/Cargo.toml: {error}"));
-    let mut section = String::new();
-    let mut explicit = Vec::new();
-    let mut has_lib_section = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            section = line.to_owned();
-            has_lib_section |= section == "[lib]";
-            continue;
-        }
-        if (section == "[lib]" || section == "[[bin]]")
-            && let Some(path) = line.strip_prefix("path")
-        {
-            let path = path
-                .trim_start()
-                .strip_prefix('=')
-                .expect("path = \"...\"")
-                .trim()
-                .trim_matches('"');
-            explicit.push(path.to_owned());
-        }
-    }
-    let mut sources = explicit;
-    // Cargo's defaults, for a target with no explicit path.
-    for default in ["src/lib.rs", "src/main.rs"] {
-        if dir.join(default).exists() && !sources.iter().any(|path| path == default) {
-            sources.push(default.to_owned());
-        }
-    }
-    assert!(
-        !sources.is_empty() || has_lib_section,
-        "{member} has a target"
-    );
-    sources
-}
-
-fn workspace_members() -> Vec<String> {
-    let start = WORKSPACE_MANIFEST
-        .find("members = [")
-        .expect("workspace members");
-    let list = &WORKSPACE_MANIFEST[start + "members = [".len()..];
-    let list = &list[..list.find(']').expect("the members list ends")];
-    list.split(',')
-        .map(|item| item.trim().trim_matches('"').to_owned())
-        .filter(|item| !item.is_empty())
-        .collect()
 }
 
 #[test]
@@ -915,20 +810,20 @@ fn dockerfile_caches_dependencies_with_stubs_for_every_member() {
         "the real sources are touched so cargo rebuilds over the stubs"
     );
 
-    let members = workspace_members();
-    assert_eq!(members.len(), 5, "{members:?}");
+    // Cargo refuses a workspace with a member's manifest or target missing, so
+    // every member needs both before the dependency build.
     let stub_step = &all[builds[0]].args;
-    for member in &members {
+    for (member, targets) in workspace_members() {
         assert!(
             all[..builds[0]].iter().any(
                 |i| i.keyword == "COPY" && i.args.starts_with(&format!("{member}/Cargo.toml "))
             ),
             "{member}/Cargo.toml is copied before the dependency build"
         );
-        for source in target_sources(member) {
+        for source in targets {
             assert!(
-                stub_step.contains(&format!("{member}/{source}")),
-                "the stub step creates {member}/{source}"
+                stub_step.contains(&source),
+                "the stub step creates {source}"
             );
         }
         let top = member.split('/').next().expect("a path");
@@ -987,7 +882,7 @@ fn dockerignore_keeps_the_context_small_but_complete() {
         );
     }
     // tests/ and *.md are left out of the context: no source may include them.
-    for member in workspace_members() {
+    for (member, _) in workspace_members() {
         for file in rust_files(&workspace_root().join(&member).join("src")) {
             let code = std::fs::read_to_string(&file).expect("readable source");
             for include in ["include_str!(", "include_bytes!("] {
@@ -1098,7 +993,7 @@ fn the_migrate_services_environment_is_all_migrate_needs() {
     // the database is a SQLite file here instead of the postgres service.
     let compose = compose();
     let migrate = service(&compose, "migrate");
-    let mut env = resolved_environment(migrate, &operator_shell()).expect("interpolates");
+    let mut env = environment(migrate);
     let workdir = tempfile::tempdir().expect("tempdir");
     env.insert(
         "DATABASE_URL".to_owned(),

@@ -123,6 +123,78 @@ async fn the_default_runs_on_embedded_sqlite_with_a_printed_demo_token() {
 }
 
 #[test]
+fn the_demo_banner_arrives_whole_before_the_listening_line_on_a_shared_stream() {
+    // `cargo run 2>&1 | tee run.log`, or a terminal: stdout (the log thread) and
+    // stderr (the banner) are one pipe, and nothing may cut a banner line in two.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let mut command = chat_api(dir.path());
+    command
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .stdout(writer.try_clone().expect("a second end for stdout"))
+        .stderr(writer);
+    let child = command.spawn().expect("the binary starts");
+    // The parent's copies of the write end go, so the reader sees EOF at exit.
+    drop(command);
+
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            let listening = line.contains("listening");
+            lines.push(line);
+            if listening {
+                break;
+            }
+        }
+        let _ = sender.send(lines);
+    });
+    let lines = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a listening line within 30 s");
+    stop(child);
+
+    let listening = lines.last().expect("at least the listening line");
+    let address = listening
+        .split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the listening line names the address: {listening}"));
+    let start = lines
+        .iter()
+        .position(|line| line.starts_with("No JWT key configured"))
+        .unwrap_or_else(|| panic!("the banner comes before the listening line: {lines:#?}"));
+    assert!(
+        lines.len() > start + 8,
+        "the whole banner before the listening line: {lines:#?}"
+    );
+    let banner = &lines[start..start + 7];
+    let token = &banner[3];
+    assert!(
+        token.starts_with("eyJ"),
+        "the token on a line of its own: {banner:#?}"
+    );
+    assert_eq!(
+        banner,
+        [
+            lines[start].as_str(),
+            "Demo token for a new user, valid for 1 h:",
+            "",
+            token,
+            "",
+            "Try it:",
+            "",
+        ],
+        "the banner's lines follow each other, unbroken"
+    );
+    assert_eq!(
+        lines[start + 7],
+        format!("curl -H 'Authorization: Bearer {token}' http://{address}/chat/"),
+        "the curl line is one line, whole: {lines:#?}"
+    );
+}
+
+#[test]
 fn production_without_a_key_refuses_to_start_with_one_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = chat_api(dir.path())
