@@ -28,11 +28,13 @@ COPY crates/chat-domain/Cargo.toml crates/chat-domain/Cargo.toml
 COPY crates/chat-infra/Cargo.toml crates/chat-infra/Cargo.toml
 COPY crates/chat-api/Cargo.toml crates/chat-api/Cargo.toml
 COPY crates/chat-testing/Cargo.toml crates/chat-testing/Cargo.toml
+COPY crates/kmeans-trainer/Cargo.toml crates/kmeans-trainer/Cargo.toml
 COPY migration/Cargo.toml migration/Cargo.toml
 RUN set -eux; \
-    mkdir -p crates/chat-domain/src crates/chat-infra/src crates/chat-api/src crates/chat-testing/src migration/src; \
-    touch crates/chat-domain/src/lib.rs crates/chat-infra/src/lib.rs crates/chat-api/src/lib.rs crates/chat-testing/src/lib.rs migration/src/lib.rs; \
+    mkdir -p crates/chat-domain/src crates/chat-infra/src crates/chat-api/src crates/chat-testing/src crates/kmeans-trainer/src migration/src; \
+    touch crates/chat-domain/src/lib.rs crates/chat-infra/src/lib.rs crates/chat-api/src/lib.rs crates/chat-testing/src/lib.rs crates/kmeans-trainer/src/lib.rs migration/src/lib.rs; \
     echo 'fn main() {}' > crates/chat-api/src/main.rs; \
+    echo 'fn main() {}' > crates/kmeans-trainer/src/main.rs; \
     cargo build --release --locked -p chat-api
 
 # 2. The real sources. COPY keeps the files' own modification times, which can be
