@@ -112,9 +112,46 @@ fn with_causes(error: &(dyn StdError + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // Drivers often repeat their cause in their own message: say it once.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{message}")]
+    struct Layer {
+        message: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn causes_are_chained_on_one_line_and_said_once() {
+        let root = Layer {
+            message: "refused\n(os error 111)",
+            source: None,
+        };
+        let repeating = Layer {
+            message: "io error: refused\n(os error 111)",
+            source: Some(Box::new(root)),
+        };
+        let top = Layer {
+            message: "storage unavailable",
+            source: Some(Box::new(repeating)),
+        };
+        assert_eq!(
+            with_causes(&top),
+            "storage unavailable: io error: refused (os error 111)"
+        );
+    }
 }
