@@ -27,8 +27,7 @@ pub struct Metrics {
     in_flight: IntGauge,
     pool: IntGaugeVec,
     statements: IntCounter,
-    transactions: IntCounter,
-    /// Serialises scrapes, which move the statement counters forward.
+    /// Serialises scrapes, which move the statement counter forward.
     scrape: Mutex<()>,
 }
 
@@ -82,8 +81,6 @@ impl Metrics {
         .expect("valid metric");
         let statements = IntCounter::new("db_statements_total", "SQL statements executed.")
             .expect("valid metric");
-        let transactions = IntCounter::new("db_transactions_total", "Database transactions begun.")
-            .expect("valid metric");
         let build = IntGaugeVec::new(
             Opts::new("chat_api_build_info", "Build information; always 1."),
             &["version"],
@@ -96,7 +93,6 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(pool.clone()),
             Box::new(statements.clone()),
-            Box::new(transactions.clone()),
             Box::new(build),
         ] {
             registry
@@ -110,7 +106,6 @@ impl Metrics {
             in_flight,
             pool,
             statements,
-            transactions,
             scrape: Mutex::new(()),
         }
     }
@@ -148,8 +143,6 @@ impl Metrics {
         let stats = database.stats();
         self.statements
             .inc_by(stats.statements().saturating_sub(self.statements.get()));
-        self.transactions
-            .inc_by(stats.transactions().saturating_sub(self.transactions.get()));
         let mut buffer = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(%error, "encoding metrics failed");

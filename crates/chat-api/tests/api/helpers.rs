@@ -147,11 +147,6 @@ impl TestApp {
     pub fn statements(&self) -> u64 {
         self.state.database.stats().statements()
     }
-
-    /// Transactions the server's pool has begun so far.
-    pub fn transactions(&self) -> u64 {
-        self.state.database.stats().transactions()
-    }
 }
 
 /// A user with a valid HS256 token.
