@@ -10,15 +10,16 @@ use actix_web::http::header;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use chat_domain::RepositoryError;
-use chat_infra::{Database, DatabaseConfig};
+use chat_infra::Database;
 
 use crate::auth::TokenVerifier;
-use crate::config::{Config, DatabaseSettings};
+use crate::config::Config;
 use crate::error::Chain;
 use crate::metrics::Metrics;
 use crate::routes::{self, operations};
 use crate::state::AppState;
-use crate::telemetry::{self, HeaderLimit};
+use crate::middleware::{self, HeaderLimit};
+use crate::telemetry;
 
 /// How long start-up waits for migrations before serving anyway (503 until
 /// they succeed in the background).
@@ -63,34 +64,21 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// The pool configuration derived from the settings.
-pub fn database_config(settings: &DatabaseSettings) -> DatabaseConfig {
-    let mut database = DatabaseConfig::new(settings.url());
-    database.max_connections = settings.max_connections;
-    database.min_connections = settings.min_connections;
-    database.acquire_timeout = settings.acquire_timeout;
-    database.query_timeout = settings.query_timeout;
-    database
-}
-
 impl Application {
     /// Connects the pool (lazily), applies migrations when asked, and binds.
     /// `handle_signals` lets SIGTERM/SIGINT stop the server gracefully (the
     /// binary); tests stop it through [`Application::handle`].
     pub async fn build(config: Config, handle_signals: bool) -> Result<Self, StartupError> {
-        let verifier = TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?;
-        let database = Database::connect(&database_config(&config.database)).await?;
+        let verifier = web::Data::new(
+            TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?,
+        );
+        let database = Database::connect(&config.database).await?;
         let schema_ready = if config.run_migrations {
             migrate_at_start(&database).await?
         } else {
             schema_at_start(&database).await
         };
-        let state = web::Data::new(AppState::new(
-            database,
-            verifier,
-            Metrics::new(),
-            schema_ready,
-        ));
+        let state = web::Data::new(AppState::new(database, Metrics::new(), schema_ready));
         if !schema_ready && config.run_migrations {
             tokio::spawn(migrate_in_background(state.clone()));
         } else if !schema_ready {
@@ -118,6 +106,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(server_state.clone())
+                .app_data(verifier.clone())
                 .app_data(openapi.clone())
                 .app_data(header_limit.clone())
                 .configure(routes::configure)
@@ -126,7 +115,7 @@ impl Application {
                     !cors_origins.is_empty(),
                     cors(&cors_origins),
                 ))
-                .wrap(from_fn(telemetry::observe))
+                .wrap(from_fn(middleware::observe))
         })
         .workers(config.http.workers)
         .max_connections(config.http.max_connections)

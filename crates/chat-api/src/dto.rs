@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
+use crate::fields::FieldErrors;
 
 /// An instant as the contract writes it: RFC 3339, UTC, exactly six
 /// fractional digits and a `Z` (`2026-11-23T22:42:00.123456Z`).
@@ -189,7 +190,7 @@ pub struct ChatUpdatePartial {
 /// Walks a JSON object's fields, collecting every problem before answering.
 struct Fields {
     object: Map<String, Value>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
 }
 
 /// A field that may be absent, `null`, or a value.
@@ -202,22 +203,19 @@ enum Nullable<T> {
 
 impl Fields {
     fn new(value: Value, known: &[&str]) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::body();
         let Value::Object(object) = value else {
-            return Err(ApiError::invalid_body(vec![FieldError::new(
-                "body",
-                "must be a JSON object",
-            )]));
+            errors.add("body", "must be a JSON object");
+            return Err(errors.into_error());
         };
-        let errors = object
-            .keys()
-            .filter(|key| !known.contains(&key.as_str()))
-            .map(|key| FieldError::new(key.as_str(), "unknown field"))
-            .collect();
+        for key in object.keys().filter(|key| !known.contains(&key.as_str())) {
+            errors.add(key.as_str(), "unknown field");
+        }
         Ok(Self { object, errors })
     }
 
     fn reject(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
+        self.errors.add(field, message);
     }
 
     /// A string field parsed by `parse`; `required` decides whether absence is an error.
@@ -266,11 +264,7 @@ impl Fields {
     }
 
     fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::invalid_body(self.errors))
-        }
+        self.errors.finish()
     }
 }
 

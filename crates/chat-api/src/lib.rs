@@ -5,6 +5,8 @@
 //! - [`routes`]: thin handlers, one per operation;
 //! - [`error`]: the one mapping to `application/problem+json`;
 //! - [`app`]: [`Application::build`], which binds and wires everything;
+//! - [`middleware`]: the pipeline around every route (request id, limits,
+//!   problem documents, logs and metrics);
 //! - [`openapi`], [`metrics`], [`telemetry`]: documentation and observability.
 
 pub mod app;
@@ -15,7 +17,9 @@ pub mod cursor;
 pub mod dto;
 pub mod error;
 pub mod etag;
+pub mod fields;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod params;
 pub mod routes;

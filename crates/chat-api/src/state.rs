@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chat_domain::ChatService;
 use chat_infra::{Database, SeaOrmRepository};
 
-use crate::auth::TokenVerifier;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -15,8 +14,6 @@ pub struct AppState {
     chats: ChatService<SeaOrmRepository>,
     /// The pool (readiness, metrics, shutdown).
     pub database: Database,
-    /// Bearer-token verification.
-    pub verifier: TokenVerifier,
     /// Request and pool metrics.
     pub metrics: Metrics,
     /// False until migrations have been applied (or are not ours to apply).
@@ -25,16 +22,10 @@ pub struct AppState {
 
 impl AppState {
     /// The state over this pool; `schema_ready` says whether `/chat` may use it yet.
-    pub fn new(
-        database: Database,
-        verifier: TokenVerifier,
-        metrics: Metrics,
-        schema_ready: bool,
-    ) -> Self {
+    pub fn new(database: Database, metrics: Metrics, schema_ready: bool) -> Self {
         Self {
             chats: ChatService::new(SeaOrmRepository::new(database.clone())),
             database,
-            verifier,
             metrics,
             schema_ready: AtomicBool::new(schema_ready),
         }
