@@ -16,9 +16,9 @@ use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::error::Chain;
 use crate::metrics::Metrics;
+use crate::middleware::{self, HeaderLimit};
 use crate::routes::{self, operations};
 use crate::state::AppState;
-use crate::middleware::{self, HeaderLimit};
 use crate::telemetry;
 
 /// How long start-up waits for migrations before serving anyway (503 until
@@ -69,9 +69,7 @@ impl Application {
     /// `handle_signals` lets SIGTERM/SIGINT stop the server gracefully (the
     /// binary); tests stop it through [`Application::handle`].
     pub async fn build(config: Config, handle_signals: bool) -> Result<Self, StartupError> {
-        let verifier = web::Data::new(
-            TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?,
-        );
+        let verifier = web::Data::new(TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?);
         let database = Database::connect(&config.database).await?;
         let schema_ready = if config.run_migrations {
             migrate_at_start(&database).await?

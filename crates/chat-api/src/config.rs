@@ -9,8 +9,8 @@ use chat_infra::DatabaseConfig;
 use jsonwebtoken::Algorithm;
 use secrecy::SecretBox;
 
-use crate::auth::{TokenVerifier, default_algorithm_for_pem, is_hmac};
 pub use crate::auth::JwtSettings;
+use crate::auth::{TokenVerifier, default_algorithm_for_pem, is_hmac};
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://chat.db?mode=rwc";
@@ -213,16 +213,10 @@ fn read_database(env: &Env<'_>) -> Result<DatabaseConfig, ConfigError> {
     );
     settings.max_connections = env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?;
     settings.min_connections = env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?;
-    settings.acquire_timeout = Duration::from_millis(env.parse_in(
-        "DATABASE_ACQUIRE_TIMEOUT_MS",
-        1_500,
-        1..=600_000,
-    )?);
-    settings.query_timeout = Duration::from_millis(env.parse_in(
-        "DATABASE_QUERY_TIMEOUT_MS",
-        4_000,
-        1..=3_600_000,
-    )?);
+    settings.acquire_timeout =
+        Duration::from_millis(env.parse_in("DATABASE_ACQUIRE_TIMEOUT_MS", 1_500, 1..=600_000)?);
+    settings.query_timeout =
+        Duration::from_millis(env.parse_in("DATABASE_QUERY_TIMEOUT_MS", 4_000, 1..=3_600_000)?);
     if settings.min_connections > settings.max_connections {
         return Err(refuse(format!(
             "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
@@ -271,9 +265,8 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
             .map(str::trim)
             .filter(|name| !name.is_empty())
             .map(|name| {
-                name.parse::<Algorithm>().map_err(|_| {
-                    refuse(format!("JWT_ALGORITHMS: unsupported algorithm '{name}'"))
-                })
+                name.parse::<Algorithm>()
+                    .map_err(|_| refuse(format!("JWT_ALGORITHMS: unsupported algorithm '{name}'")))
             })
             .collect::<Result<Vec<_>, _>>()?,
         None => default_algorithms(secret.is_some(), public_key_pem.as_deref())?,

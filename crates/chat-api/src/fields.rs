@@ -102,7 +102,10 @@ mod tests {
         errors.add("title", "is required");
         assert_eq!(errors.take(Some(Ok::<_, FieldError>(1))), Some(1));
         assert_eq!(
-            errors.take(Some(Err::<u8, _>(FieldError::new("titel", "unknown field")))),
+            errors.take(Some(Err::<u8, _>(FieldError::new(
+                "titel",
+                "unknown field"
+            )))),
             None
         );
         assert_eq!(errors.take(None::<Result<u8, FieldError>>), None);

@@ -160,11 +160,7 @@ fn list_params(query: &Query) -> Result<ListParams, ApiError> {
             errors.add("cursor", "cannot be combined with skip");
         }
     }
-    let (skip, limit, cursor) = (
-        errors.take(skip),
-        errors.take(limit),
-        errors.take(cursor),
-    );
+    let (skip, limit, cursor) = (errors.take(skip), errors.take(limit), errors.take(cursor));
     errors.finish()?;
     let limit = limit.unwrap_or_default();
     Ok(match cursor {

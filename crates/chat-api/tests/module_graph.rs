@@ -27,7 +27,12 @@ fn the_modules_of_chat_api_import_each_other_without_a_circle() {
     if let Some(cycle) = find_cycle(&graph) {
         let steps: Vec<String> = cycle
             .windows(2)
-            .map(|pair| format!("  {} -> {}  ({})", pair[0], pair[1], graph[&pair[0]][&pair[1]]))
+            .map(|pair| {
+                format!(
+                    "  {} -> {}  ({})",
+                    pair[0], pair[1], graph[&pair[0]][&pair[1]]
+                )
+            })
             .collect();
         panic!(
             "chat-api's modules import each other in a circle: {}\n{}",
@@ -54,7 +59,11 @@ fn the_cycle_finder_finds_a_circle_and_only_a_circle() {
         None
     );
     assert_eq!(
-        find_cycle(&graph(&[("app", "config"), ("config", "auth"), ("auth", "config")])),
+        find_cycle(&graph(&[
+            ("app", "config"),
+            ("config", "auth"),
+            ("auth", "config")
+        ])),
         Some(vec!["config".into(), "auth".into(), "config".into()])
     );
 }

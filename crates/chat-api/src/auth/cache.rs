@@ -74,8 +74,8 @@ impl VerifiedTokens {
     /// The user of a remembered token that is current at `now` (seconds since the epoch).
     pub(super) fn lookup(&self, token: &str, now: f64) -> Option<UserId> {
         let hit = self.entries.get(token)?.verified;
-        let current = hit.exp + self.leeway >= now
-            && hit.nbf.is_none_or(|nbf| nbf - self.leeway <= now);
+        let current =
+            hit.exp + self.leeway >= now && hit.nbf.is_none_or(|nbf| nbf - self.leeway <= now);
         current.then_some(hit.user)
     }
 

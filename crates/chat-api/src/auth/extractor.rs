@@ -22,7 +22,9 @@ impl FromRequest for AuthUser {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(verifier) = request.app_data::<web::Data<TokenVerifier>>() else {
-            return ready(Err(ApiError::internal("the token verifier is not configured")));
+            return ready(Err(ApiError::internal(
+                "the token verifier is not configured",
+            )));
         };
         let result = verifier.authenticate(request).map(|user| {
             tracing::Span::current().record("user_id", tracing::field::display(user));

@@ -250,11 +250,16 @@ mod tests {
                     settings.secret = Some(secrecy::SecretBox::new(value.as_bytes().into()));
                 }
                 "JWT_ALGORITHMS" => {
-                    settings.algorithms = value.split(',').map(|alg| alg.trim().parse().expect("algorithm")).collect();
+                    settings.algorithms = value
+                        .split(',')
+                        .map(|alg| alg.trim().parse().expect("algorithm"))
+                        .collect();
                 }
                 "JWT_ISSUER" => settings.issuer = Some((*value).to_owned()),
                 "JWT_AUDIENCE" => settings.audience = value.split(',').map(str::to_owned).collect(),
-                "JWT_LEEWAY_SECONDS" => settings.leeway = Duration::from_secs(value.parse().expect("seconds")),
+                "JWT_LEEWAY_SECONDS" => {
+                    settings.leeway = Duration::from_secs(value.parse().expect("seconds"))
+                }
                 other => panic!("not used by these tests: {other}"),
             }
         }

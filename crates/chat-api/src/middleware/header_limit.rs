@@ -10,8 +10,8 @@ use crate::error::ApiError;
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderLimit(pub usize);
 
-/// `Err(431 answer)` when the headers are too large; no limit configured, no check.
-pub fn check(request: &ServiceRequest) -> Result<(), HttpResponse> {
+/// The 431 answer when the headers are too large; no limit configured, no check.
+pub fn refusal(request: &ServiceRequest) -> Option<HttpResponse> {
     let limit = request
         .app_data::<web::Data<HeaderLimit>>()
         .map_or(usize::MAX, |limit| limit.0);
@@ -20,9 +20,5 @@ pub fn check(request: &ServiceRequest) -> Result<(), HttpResponse> {
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if size > limit {
-        Err(ApiError::HeadersTooLarge.error_response())
-    } else {
-        Ok(())
-    }
+    (size > limit).then(|| ApiError::HeadersTooLarge.error_response())
 }

@@ -59,9 +59,9 @@ pub async fn observe(
     let metrics = request_metrics::RequestMetrics::of(&request);
     let _in_flight = metrics.as_ref().map(request_metrics::RequestMetrics::start);
 
-    let outcome: Outcome = match header_limit::check(&request) {
-        Err(too_large) => Err(too_large),
-        Ok(()) => match panics::caught(next.call(request).instrument(span.clone()), &span).await {
+    let outcome: Outcome = match header_limit::refusal(&request) {
+        Some(too_large) => Err(too_large),
+        None => match panics::caught(next.call(request).instrument(span.clone()), &span).await {
             Err(panicked) => Err(panicked),
             Ok(Ok(response)) => Ok(problem::from_response(response.map_into_boxed_body())),
             Ok(Err(error)) => Err(problem::from_error(&error)),

@@ -84,10 +84,7 @@ async fn errors_the_client_causes_cost_no_statement() {
         cost(&app, app.get("/chat/not-a-uuid", &user.token)).await,
         (0, 422)
     );
-    assert_eq!(
-        cost(&app, app.get("/chat/", "bad-token")).await,
-        (0, 401)
-    );
+    assert_eq!(cost(&app, app.get("/chat/", "bad-token")).await, (0, 401));
     assert_eq!(
         cost(&app, app.create(&user.token, json!({"title": ""}))).await,
         (0, 422)
