@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: settings from the environment, validated once;
 //! - [`auth`]: bearer-token verification and the authenticated-user extractor;
+//! - [`params`], [`body`], [`dto`]: what a request carries, each invalid field
+//!   collected by [`fields`] so one 422 lists them all;
 //! - [`routes`]: thin handlers, one per operation;
 //! - [`error`]: the one mapping to `application/problem+json`;
 //! - [`app`]: [`Application::build`], which binds and wires everything;
