@@ -10,16 +10,17 @@ use actix_web::http::header;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use chat_domain::{RepositoryError, SchemaMigrations};
-use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
+use chat_infra::{Database, SeaOrmRepository};
 
 use crate::auth::TokenVerifier;
-use crate::config::{Config, DatabaseSettings};
+use crate::config::Config;
 use crate::error::Chain;
 use crate::metrics::Metrics;
+use crate::middleware::{self, HeaderLimit};
 use crate::routes::{self, operations};
 use crate::state::AppState;
 use crate::storage::Storage;
-use crate::telemetry::{self, HeaderLimit};
+use crate::telemetry;
 
 /// How long start-up waits for migrations before serving anyway (503 until
 /// they succeed in the background).
@@ -64,20 +65,10 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// The pool configuration derived from the settings.
-pub fn database_config(settings: &DatabaseSettings) -> DatabaseConfig {
-    let mut database = DatabaseConfig::new(settings.url());
-    database.max_connections = settings.max_connections;
-    database.min_connections = settings.min_connections;
-    database.acquire_timeout = settings.acquire_timeout;
-    database.query_timeout = settings.query_timeout;
-    database
-}
-
 /// The storage the configuration names: the SeaORM adapter over a lazily
 /// connected PostgreSQL or SQLite pool. The one place that names chat-infra.
 pub async fn database_storage(config: &Config) -> Result<Storage, StartupError> {
-    let database = Database::connect(&database_config(&config.database)).await?;
+    let database = Database::connect(&config.database).await?;
     let chats = std::sync::Arc::new(SeaOrmRepository::new(database.clone()));
     Ok(Storage::new(chats, std::sync::Arc::new(database)))
 }
@@ -141,7 +132,7 @@ impl Application {
                     !cors_origins.is_empty(),
                     cors(&cors_origins),
                 ))
-                .wrap(from_fn(telemetry::observe))
+                .wrap(from_fn(middleware::observe))
         })
         .workers(config.http.workers)
         .max_connections(config.http.max_connections)

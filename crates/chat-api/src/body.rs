@@ -98,7 +98,7 @@ async fn read_limited(request: &HttpRequest, mut payload: Payload) -> Result<Vec
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok());
     if declared.is_some_and(|length| length > DRAIN_LIMIT) {
-        return Err(ApiError::PayloadTooLarge);
+        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BODY_BYTES));
     let mut received = 0usize;
@@ -115,7 +115,7 @@ async fn read_limited(request: &HttpRequest, mut payload: Payload) -> Result<Vec
         }
     }
     if received > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
+        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
     }
     Ok(body)
 }

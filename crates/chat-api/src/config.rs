@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chat_infra::DatabaseConfig;
 use jsonwebtoken::Algorithm;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::SecretBox;
+
+pub use crate::auth::JwtSettings;
+use crate::auth::{TokenVerifier, default_algorithm_for_pem, is_hmac};
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://chat.db?mode=rwc";
@@ -36,8 +40,9 @@ pub struct Config {
     pub app_env: AppEnv,
     /// Where to listen.
     pub bind_address: SocketAddr,
-    /// The database and its pool.
-    pub database: DatabaseSettings,
+    /// The database and its pool (the URL may hold a password: its `Debug`
+    /// output hides it).
+    pub database: DatabaseConfig,
     /// Apply pending migrations at start.
     pub run_migrations: bool,
     /// How tokens are verified.
@@ -99,42 +104,6 @@ impl LogSettings {
     }
 }
 
-/// The database URL (a secret: it may hold a password) and pool sizing.
-#[derive(Debug)]
-pub struct DatabaseSettings {
-    /// `postgres://…` or `sqlite://…`.
-    pub url: SecretString,
-    /// Pool size.
-    pub max_connections: u32,
-    /// Connections opened ahead of traffic (`DATABASE_MIN_CONNECTIONS`).
-    pub min_connections: u32,
-    /// Longest wait for a pooled connection before answering 503.
-    pub acquire_timeout: Duration,
-    /// Longest time one request may spend in the database before answering 503.
-    pub query_timeout: Duration,
-}
-
-/// Keys, accepted algorithms and claim checks for bearer tokens.
-#[derive(Debug)]
-pub struct JwtSettings {
-    /// Shared secret for HS256/384/512 (raw UTF-8 bytes).
-    pub secret: Option<SecretBox<[u8]>>,
-    /// PEM public key for RS*/PS*/ES*/EdDSA, read at start.
-    pub public_key_pem: Option<Vec<u8>>,
-    /// Where the public key was read from, for messages.
-    pub public_key_file: Option<PathBuf>,
-    /// Algorithms a token may use; never taken from the token itself.
-    pub algorithms: Vec<Algorithm>,
-    /// Required `iss`, when set.
-    pub issuer: Option<String>,
-    /// Accepted audiences; a token passes when its `aud` names one of them.
-    pub audience: Vec<String>,
-    /// Allowed clock skew for `exp` and `nbf`.
-    pub leeway: Duration,
-    /// True when no key was configured and a random secret was made (development only).
-    pub generated_secret: bool,
-}
-
 /// HTTP server tuning and protection against slow or greedy clients.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
@@ -159,13 +128,6 @@ fn refuse(message: impl Into<String>) -> ConfigError {
     ConfigError(message.into())
 }
 
-const HMAC: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
-
-/// Whether `alg` verifies with the shared secret (else with the public key).
-pub fn is_hmac(alg: Algorithm) -> bool {
-    HMAC.contains(&alg)
-}
-
 impl Config {
     /// Reads the process environment (after `.env`, which the binary loads).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -186,7 +148,7 @@ impl Config {
         };
         let logging = LogSettings::read(&env)?;
         let bind_address = env.parse("BIND_ADDRESS", "127.0.0.1:8080".parse().ok())?;
-        let database = DatabaseSettings::read(&env)?;
+        let database = read_database(&env)?;
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let http = HttpSettings {
             workers: env.parse_in("HTTP_WORKERS", workers, 1..=1_024)?,
@@ -213,7 +175,7 @@ impl Config {
             bind_address,
             database,
             run_migrations: env.parse_bool("RUN_MIGRATIONS", true)?,
-            jwt: JwtSettings::from_env(&env, app_env)?,
+            jwt: read_jwt(&env, app_env)?,
             logging,
             http,
             cors_allowed_origins: env.list("CORS_ALLOWED_ORIGINS"),
@@ -235,132 +197,109 @@ impl Config {
 
     /// The database URL, for the pool only.
     pub fn database_url(&self) -> &str {
-        self.database.url()
+        &self.database.url
     }
 }
 
-impl DatabaseSettings {
-    /// Reads the `DATABASE_*` variables from the environment (all `migrate` needs).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(&Env(&|key: &str| std::env::var(key).ok()))
-    }
+/// Reads the `DATABASE_*` variables from the environment (all `migrate` needs).
+pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
+    read_database(&Env(&|key: &str| std::env::var(key).ok()))
+}
 
-    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let settings = Self {
-            url: SecretString::from(
-                env.get("DATABASE_URL")
-                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            ),
-            max_connections: env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?,
-            min_connections: env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?,
-            acquire_timeout: Duration::from_millis(env.parse_in(
-                "DATABASE_ACQUIRE_TIMEOUT_MS",
-                1_500,
-                1..=600_000,
-            )?),
-            query_timeout: Duration::from_millis(env.parse_in(
-                "DATABASE_QUERY_TIMEOUT_MS",
-                4_000,
-                1..=3_600_000,
-            )?),
-        };
-        if settings.min_connections > settings.max_connections {
+fn read_database(env: &Env<'_>) -> Result<DatabaseConfig, ConfigError> {
+    let mut settings = DatabaseConfig::new(
+        env.get("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+    );
+    settings.max_connections = env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?;
+    settings.min_connections = env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?;
+    settings.acquire_timeout =
+        Duration::from_millis(env.parse_in("DATABASE_ACQUIRE_TIMEOUT_MS", 1_500, 1..=600_000)?);
+    settings.query_timeout =
+        Duration::from_millis(env.parse_in("DATABASE_QUERY_TIMEOUT_MS", 4_000, 1..=3_600_000)?);
+    if settings.min_connections > settings.max_connections {
+        return Err(refuse(format!(
+            "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
+            settings.min_connections, settings.max_connections
+        )));
+    }
+    Ok(settings)
+}
+
+fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> {
+    // The secret is used as its raw bytes: not trimmed.
+    let mut secret = env.raw("JWT_SECRET").map(String::into_bytes);
+    let public_key_file = env.get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from);
+    let public_key_pem = match &public_key_file {
+        Some(path) => Some(std::fs::read(path).map_err(|error| {
+            refuse(format!(
+                "JWT_PUBLIC_KEY_FILE {} cannot be read: {error}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let mut generated_secret = false;
+    match (&secret, &public_key_pem, app_env) {
+        (None, None, AppEnv::Production) => {
+            return Err(refuse(
+                "no JWT key configured: set JWT_SECRET or JWT_PUBLIC_KEY_FILE (required with APP_ENV=production)",
+            ));
+        }
+        (None, None, AppEnv::Development) => {
+            secret = Some(random_secret());
+            generated_secret = true;
+        }
+        (Some(bytes), _, AppEnv::Production) if bytes.len() < 32 => {
             return Err(refuse(format!(
-                "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
-                settings.min_connections, settings.max_connections
+                "JWT_SECRET is {} bytes; APP_ENV=production requires at least 32",
+                bytes.len()
             )));
         }
-        Ok(settings)
+        _ => {}
     }
 
-    /// The database URL, for the pool only.
-    pub fn url(&self) -> &str {
-        self.url.expose_secret()
+    let algorithms = match env.get("JWT_ALGORITHMS") {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                name.parse::<Algorithm>()
+                    .map_err(|_| refuse(format!("JWT_ALGORITHMS: unsupported algorithm '{name}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => default_algorithms(secret.is_some(), public_key_pem.as_deref())?,
+    };
+    if algorithms.is_empty() {
+        return Err(refuse("JWT_ALGORITHMS lists no algorithm"));
     }
-}
-
-impl JwtSettings {
-    fn from_env(env: &Env<'_>, app_env: AppEnv) -> Result<Self, ConfigError> {
-        // The secret is used as its raw bytes: not trimmed.
-        let mut secret = env.raw("JWT_SECRET").map(String::into_bytes);
-        let public_key_file = env.get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from);
-        let public_key_pem = match &public_key_file {
-            Some(path) => Some(std::fs::read(path).map_err(|error| {
-                refuse(format!(
-                    "JWT_PUBLIC_KEY_FILE {} cannot be read: {error}",
-                    path.display()
-                ))
-            })?),
-            None => None,
-        };
-        let mut generated_secret = false;
-        match (&secret, &public_key_pem, app_env) {
-            (None, None, AppEnv::Production) => {
-                return Err(refuse(
-                    "no JWT key configured: set JWT_SECRET or JWT_PUBLIC_KEY_FILE (required with APP_ENV=production)",
-                ));
-            }
-            (None, None, AppEnv::Development) => {
-                secret = Some(random_secret());
-                generated_secret = true;
-            }
-            (Some(bytes), _, AppEnv::Production) if bytes.len() < 32 => {
-                return Err(refuse(format!(
-                    "JWT_SECRET is {} bytes; APP_ENV=production requires at least 32",
-                    bytes.len()
-                )));
-            }
-            _ => {}
+    for alg in &algorithms {
+        if is_hmac(*alg) && secret.is_none() {
+            return Err(refuse(format!(
+                "JWT_ALGORITHMS lists {alg:?} but JWT_SECRET is not set"
+            )));
         }
-
-        let algorithms = match env.get("JWT_ALGORITHMS") {
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map(|name| {
-                    name.parse::<Algorithm>().map_err(|_| {
-                        refuse(format!("JWT_ALGORITHMS: unsupported algorithm '{name}'"))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            None => default_algorithms(secret.is_some(), public_key_pem.as_deref())?,
-        };
-        if algorithms.is_empty() {
-            return Err(refuse("JWT_ALGORITHMS lists no algorithm"));
+        if !is_hmac(*alg) && public_key_pem.is_none() {
+            return Err(refuse(format!(
+                "JWT_ALGORITHMS lists {alg:?} but JWT_PUBLIC_KEY_FILE is not set"
+            )));
         }
-        for alg in &algorithms {
-            if is_hmac(*alg) && secret.is_none() {
-                return Err(refuse(format!(
-                    "JWT_ALGORITHMS lists {alg:?} but JWT_SECRET is not set"
-                )));
-            }
-            if !is_hmac(*alg) && public_key_pem.is_none() {
-                return Err(refuse(format!(
-                    "JWT_ALGORITHMS lists {alg:?} but JWT_PUBLIC_KEY_FILE is not set"
-                )));
-            }
-        }
-        let settings = Self {
-            secret: secret.map(|bytes| SecretBox::new(bytes.into_boxed_slice())),
-            public_key_pem,
-            public_key_file,
-            algorithms,
-            issuer: env.get("JWT_ISSUER"),
-            audience: env.list("JWT_AUDIENCE"),
-            leeway: Duration::from_secs(env.parse_in("JWT_LEEWAY_SECONDS", 30, 0..=86_400)?),
-            generated_secret,
-        };
-        // A key that cannot serve the listed algorithms refuses to start here,
-        // with every other configuration error.
-        crate::auth::TokenVerifier::new(&settings).map_err(refuse)?;
-        Ok(settings)
     }
-
-    /// The first HMAC algorithm accepted, for minting development tokens.
-    pub fn hmac_algorithm(&self) -> Option<Algorithm> {
-        self.algorithms.iter().copied().find(|alg| is_hmac(*alg))
-    }
+    let settings = JwtSettings {
+        secret: secret.map(|bytes| SecretBox::new(bytes.into_boxed_slice())),
+        public_key_pem,
+        public_key_file,
+        algorithms,
+        issuer: env.get("JWT_ISSUER"),
+        audience: env.list("JWT_AUDIENCE"),
+        leeway: Duration::from_secs(env.parse_in("JWT_LEEWAY_SECONDS", 30, 0..=86_400)?),
+        generated_secret,
+    };
+    // A key that cannot serve the listed algorithms refuses to start here,
+    // with every other configuration error.
+    TokenVerifier::new(&settings).map_err(refuse)?;
+    Ok(settings)
 }
 
 /// HS256 with only a secret; RS256 with only a public key (for an EC or
@@ -374,7 +313,7 @@ fn default_algorithms(
         algorithms.push(Algorithm::HS256);
     }
     if let Some(pem) = public_key {
-        algorithms.push(crate::auth::default_algorithm_for_pem(pem).map_err(refuse)?);
+        algorithms.push(default_algorithm_for_pem(pem).map_err(refuse)?);
     }
     Ok(algorithms)
 }
@@ -466,6 +405,8 @@ impl Env<'_> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
 
     use super::*;
 

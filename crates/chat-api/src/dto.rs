@@ -8,11 +8,13 @@ use chat_domain::{
     Chat, ChatPatch, ChatReplacement, Description, DescriptionPatch, KmeansData, NewChat,
     Timestamp, Title,
 };
+use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
+use crate::fields::FieldErrors;
 
 /// An instant as the contract writes it: RFC 3339, UTC, exactly six
 /// fractional digits and a `Z` (`2026-11-23T22:42:00.123456Z`).
@@ -20,54 +22,23 @@ use crate::error::{ApiError, FieldError};
 pub struct Rfc3339Micros(pub Timestamp);
 
 impl Rfc3339Micros {
-    /// The 27 bytes of `YYYY-MM-DDTHH:MM:SS.ffffffZ`, written digit by digit:
-    /// this runs twice per chat in every response, so no format string is
-    /// parsed and nothing is allocated. `None` outside years 0..=9999 (never for
-    /// a stored timestamp; chrono's formatter takes over then).
-    fn bytes(&self) -> Option<[u8; 27]> {
-        use chrono::{Datelike, Timelike};
-        let instant = self.0.as_datetime();
-        let year = u32::try_from(instant.year())
-            .ok()
-            .filter(|year| *year <= 9999)?;
-        let mut out = *b"0000-00-00T00:00:00.000000Z";
-        let mut put = |at: usize, width: usize, mut value: u32| {
-            for index in (at..at + width).rev() {
-                out[index] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        put(0, 4, year);
-        put(5, 2, instant.month());
-        put(8, 2, instant.day());
-        put(11, 2, instant.hour());
-        put(14, 2, instant.minute());
-        put(17, 2, instant.second());
-        put(20, 6, instant.timestamp_subsec_micros());
-        Some(out)
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, by chrono.
+    fn text(&self) -> String {
+        self.0
+            .as_datetime()
+            .to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 }
 
 impl Display for Rfc3339Micros {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.bytes() {
-            Some(bytes) => f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?),
-            None => write!(
-                f,
-                "{}",
-                self.0.as_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            ),
-        }
+        f.write_str(&self.text())
     }
 }
 
 impl Serialize for Rfc3339Micros {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.bytes() {
-            Some(bytes) => serializer
-                .serialize_str(std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?),
-            None => serializer.collect_str(self),
-        }
+        serializer.serialize_str(&self.text())
     }
 }
 
@@ -146,16 +117,20 @@ pub struct ChatReadWithKmeans<'a> {
     pub kmeans_datas: Vec<KmeansDataRead<'a>>,
 }
 
+// The request bodies below document themselves for OpenAPI only; their
+// length limits are the domain's (`Title`, `Description`), set on the
+// document by `openapi::DomainLimits`.
+
 /// Body of `POST /chat/`. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the body for OpenAPI; parsing is `parse_create`
 pub struct ChatCreate {
     /// Trimmed of white space; 1 to 255 characters after trimming; no U+0000.
-    #[schema(min_length = 1, max_length = 255, example = "My Chat")]
+    #[schema(example = "My Chat")]
     title: String,
     /// At most 10,000 characters; no U+0000; omitted means `null`.
-    #[schema(max_length = 10000, nullable, example = "Example chat")]
+    #[schema(nullable, example = "Example chat")]
     description: Option<String>,
 }
 
@@ -165,10 +140,9 @@ pub struct ChatCreate {
 #[allow(dead_code)] // documents the body for OpenAPI; parsing is `parse_replacement`
 pub struct ChatUpdateFull {
     /// Trimmed of white space; 1 to 255 characters after trimming; no U+0000.
-    #[schema(min_length = 1, max_length = 255)]
     title: String,
     /// At most 10,000 characters; no U+0000; omitted means `null`.
-    #[schema(max_length = 10000, nullable)]
+    #[schema(nullable)]
     description: Option<String>,
 }
 
@@ -179,17 +153,17 @@ pub struct ChatUpdateFull {
 #[allow(dead_code)] // documents the body for OpenAPI; parsing is `parse_patch`
 pub struct ChatUpdatePartial {
     /// A new title; `null` is refused.
-    #[schema(min_length = 1, max_length = 255, nullable = false)]
+    #[schema(nullable = false)]
     title: Option<String>,
     /// A new description; `null` clears it.
-    #[schema(max_length = 10000, nullable)]
+    #[schema(nullable)]
     description: Option<Option<String>>,
 }
 
 /// Walks a JSON object's fields, collecting every problem before answering.
 struct Fields {
     object: Map<String, Value>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
 }
 
 /// A field that may be absent, `null`, or a value.
@@ -202,22 +176,19 @@ enum Nullable<T> {
 
 impl Fields {
     fn new(value: Value, known: &[&str]) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::body();
         let Value::Object(object) = value else {
-            return Err(ApiError::invalid_body(vec![FieldError::new(
-                "body",
-                "must be a JSON object",
-            )]));
+            errors.add("body", "must be a JSON object");
+            return Err(errors.into_error());
         };
-        let errors = object
-            .keys()
-            .filter(|key| !known.contains(&key.as_str()))
-            .map(|key| FieldError::new(key.as_str(), "unknown field"))
-            .collect();
+        for key in object.keys().filter(|key| !known.contains(&key.as_str())) {
+            errors.add(key.as_str(), "unknown field");
+        }
         Ok(Self { object, errors })
     }
 
     fn reject(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
+        self.errors.add(field, message);
     }
 
     /// A string field parsed by `parse`; `required` decides whether absence is an error.
@@ -266,11 +237,7 @@ impl Fields {
     }
 
     fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::invalid_body(self.errors))
-        }
+        self.errors.finish()
     }
 }
 
@@ -396,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn hand_formatting_agrees_with_chrono() {
+    fn timestamps_are_rfc3339_utc_to_the_microsecond_in_every_year() {
         for micros in [
             0_i64,
             1,

@@ -15,13 +15,45 @@ use chat_domain::{BoxError, DomainError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::AuthError;
-
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// Why a request was not authenticated; the message is safe to show the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `Authorization` header, or a scheme other than `Bearer`.
+    Missing(&'static str),
+    /// A bearer token was sent and rejected.
+    Rejected(String),
+}
+
+impl AuthError {
+    /// A token was sent and refused, for this reason.
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Self::Rejected(reason.into())
+    }
+
+    /// The problem `detail`.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::Missing(reason) => reason,
+            Self::Rejected(reason) => reason,
+        }
+    }
+
+    /// The RFC 6750 challenge.
+    pub fn challenge(&self) -> String {
+        match self {
+            Self::Missing(_) => "Bearer".to_owned(),
+            Self::Rejected(reason) => {
+                format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"")
+            }
+        }
+    }
+}
 
 /// One invalid field or parameter.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -78,8 +110,8 @@ pub enum ApiError {
     },
     /// 400: the body is not JSON.
     MalformedJson(String),
-    /// 413: the body exceeds the limit.
-    PayloadTooLarge,
+    /// 413: the body exceeds the limit (in bytes).
+    PayloadTooLarge(usize),
     /// 415: the body is not declared as JSON.
     UnsupportedMediaType(String),
     /// 422: parameters or body fields are invalid; lists every one.
@@ -137,11 +169,8 @@ impl ApiError {
             Self::MethodNotAllowed { allow } => {
                 format!("method not allowed; this route accepts {allow}")
             }
-            Self::PayloadTooLarge => {
-                format!(
-                    "request body is larger than {} bytes",
-                    crate::body::MAX_BODY_BYTES
-                )
+            Self::PayloadTooLarge(limit) => {
+                format!("request body is larger than {limit} bytes")
             }
             Self::Invalid { detail, .. } => (*detail).to_owned(),
             Self::PreconditionFailed => "If-Match does not match the chat's current ETag".into(),
@@ -195,7 +224,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,

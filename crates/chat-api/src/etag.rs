@@ -6,7 +6,7 @@
 //! a stale `If-Match` can never slip through between a read and a write.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{HeaderName, IF_MATCH, IF_NONE_MATCH};
+use actix_web::http::header::{EntityTag, Header, IfMatch, IfNoneMatch};
 use chat_domain::{Chat, ExpectedVersion, KmeansData, Version};
 
 /// The ETag of a chat's plain representation.
@@ -57,58 +57,51 @@ impl Fnv1a {
 
 /// One entity-tag from a precondition header.
 #[derive(Debug, PartialEq, Eq)]
-enum Tag<'a> {
+enum Tag {
     Any,
-    Strong(&'a str),
-    Weak(&'a str),
+    Strong(String),
+    Weak(String),
 }
 
-/// Splits a header value into entity-tags; junk between commas is skipped.
-fn tags(value: &str) -> Vec<Tag<'_>> {
-    let mut tags = Vec::new();
-    let mut rest = value;
-    loop {
-        rest = rest.trim_start_matches([' ', '\t', ',']);
-        if rest.is_empty() {
-            return tags;
-        }
-        let (weak, body) = match rest.strip_prefix("W/") {
-            Some(body) => (true, body),
-            None => (false, rest),
-        };
-        if !weak && body.starts_with('*') {
-            tags.push(Tag::Any);
-            rest = &body[1..];
-        } else if let Some(quoted) = body.strip_prefix('"') {
-            let end = quoted.find('"').unwrap_or(quoted.len());
-            let opaque = &quoted[..end];
-            tags.push(if weak {
-                Tag::Weak(opaque)
-            } else {
-                Tag::Strong(opaque)
-            });
-            rest = quoted.get(end + 1..).unwrap_or("");
+impl From<EntityTag> for Tag {
+    fn from(tag: EntityTag) -> Self {
+        if tag.weak {
+            Self::Weak(tag.tag().to_owned())
         } else {
-            rest = body.find(',').map_or("", |comma| &body[comma..]);
+            Self::Strong(tag.tag().to_owned())
         }
     }
 }
 
-fn header_tags<'r>(request: &'r HttpRequest, name: &HeaderName) -> Option<Vec<Tag<'r>>> {
-    let mut values = request.headers().get_all(name).peekable();
-    values.peek()?;
-    Some(
-        values
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(tags)
-            .collect(),
-    )
+/// The entity-tags of a precondition header, `None` when it is absent, as
+/// actix-web's typed headers read them: `*` standing alone is "any"; members
+/// that are not entity-tags (junk, an unterminated quote, a `*` inside a list)
+/// are dropped, so they match nothing. A value that is not text names no tag.
+fn header_tags<H: Header>(request: &HttpRequest, typed: fn(H) -> Vec<Tag>) -> Option<Vec<Tag>> {
+    if !request.headers().contains_key(H::name()) {
+        return None;
+    }
+    Some(H::parse(request).map_or_else(|_| Vec::new(), typed))
+}
+
+fn if_match_tags(header: IfMatch) -> Vec<Tag> {
+    match header {
+        IfMatch::Any => vec![Tag::Any],
+        IfMatch::Items(tags) => tags.into_iter().map(Tag::from).collect(),
+    }
+}
+
+fn if_none_match_tags(header: IfNoneMatch) -> Vec<Tag> {
+    match header {
+        IfNoneMatch::Any => vec![Tag::Any],
+        IfNoneMatch::Items(tags) => tags.into_iter().map(Tag::from).collect(),
+    }
 }
 
 /// The writer's precondition from `If-Match` (strong comparison: a weak tag never
 /// matches). No header, or `*`, is "any version".
 pub fn expected_version(request: &HttpRequest) -> ExpectedVersion {
-    let Some(tags) = header_tags(request, &IF_MATCH) else {
+    let Some(tags) = header_tags(request, if_match_tags) else {
         return ExpectedVersion::Any;
     };
     if tags.contains(&Tag::Any) {
@@ -131,18 +124,19 @@ pub fn expected_version(request: &HttpRequest) -> ExpectedVersion {
 /// Whether `If-None-Match` matches `etag` (weak comparison), meaning the client
 /// already has this representation: answer 304.
 pub fn none_match(request: &HttpRequest, etag: &str) -> bool {
-    let Some(tags) = header_tags(request, &IF_NONE_MATCH) else {
+    let Some(tags) = header_tags(request, if_none_match_tags) else {
         return false;
     };
     let opaque = etag.trim_matches('"');
     tags.iter().any(|tag| match tag {
         Tag::Any => true,
-        Tag::Strong(candidate) | Tag::Weak(candidate) => *candidate == opaque,
+        Tag::Strong(candidate) | Tag::Weak(candidate) => candidate == opaque,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::header::{IF_MATCH, IF_NONE_MATCH};
     use actix_web::test::TestRequest;
 
     use super::*;
@@ -192,5 +186,32 @@ mod tests {
             &TestRequest::default().to_http_request(),
             "\"v2\""
         ));
+    }
+
+    /// Malformed members match nothing (they are dropped); what is left of
+    /// the list still counts.
+    #[test]
+    fn malformed_members_are_dropped_and_the_rest_still_counts() {
+        let v = |n| Version::new(n).expect("positive");
+        assert_eq!(
+            expected("\"v3\", garbage"),
+            ExpectedVersion::OneOf(vec![v(3)]),
+            "junk next to a tag"
+        );
+        assert_eq!(
+            expected("\"v1\", *"),
+            ExpectedVersion::OneOf(vec![v(1)]),
+            "`*` only means any when it stands alone"
+        );
+        assert_eq!(
+            expected("\"v4"),
+            ExpectedVersion::OneOf(vec![]),
+            "an unterminated quote"
+        );
+        assert_eq!(expected(""), ExpectedVersion::OneOf(vec![]), "empty");
+        let request = TestRequest::default()
+            .insert_header((IF_NONE_MATCH, "junk, W/\"v2\""))
+            .to_http_request();
+        assert!(none_match(&request, "\"v2\""));
     }
 }

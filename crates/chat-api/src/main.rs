@@ -4,9 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use chat_api::app::database_config;
 use chat_api::auth::mint_token;
-use chat_api::config::{Config, ConfigError, DatabaseSettings, LogSettings};
+use chat_api::config::{self, Config, ConfigError, LogSettings};
 use chat_api::{Application, telemetry};
 use chat_domain::UserId;
 use clap::{Parser, Subcommand};
@@ -49,7 +48,7 @@ fn main() -> ExitCode {
             .map_err(refusal)
             .and_then(|config| run(&config.logging.clone(), serve(config))),
         // Migrating needs the database, not the JWT keys.
-        Command::Migrate => match (LogSettings::from_env(), DatabaseSettings::from_env()) {
+        Command::Migrate => match (LogSettings::from_env(), config::database_from_env()) {
             (Ok(logging), Ok(database)) => run(&logging, migrate(database)),
             (Err(error), _) | (_, Err(error)) => Err(refusal(error)),
         },
@@ -97,8 +96,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.run_until_stopped().await.context("server failed")
 }
 
-async fn migrate(settings: DatabaseSettings) -> anyhow::Result<()> {
-    let database = chat_infra::Database::connect(&database_config(&settings)).await?;
+async fn migrate(settings: chat_infra::DatabaseConfig) -> anyhow::Result<()> {
+    let database = chat_infra::Database::connect(&settings).await?;
     database.migrate().await.context("migrations failed")?;
     tracing::info!("migrations applied");
     database.close().await;

@@ -10,6 +10,7 @@ use chat_domain::{ChatId, Limit, PageRequest, PageStart, Skip};
 
 use crate::cursor;
 use crate::error::{ApiError, FieldError};
+use crate::fields::FieldErrors;
 
 /// The query string's pairs, percent-decoded.
 struct Query(Vec<(String, String)>);
@@ -20,7 +21,7 @@ impl Query {
     }
 
     /// The single, non-empty value of a known parameter, if given.
-    fn one(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<&str> {
+    fn one(&self, name: &str, errors: &mut FieldErrors) -> Option<&str> {
         let mut values = self
             .0
             .iter()
@@ -28,32 +29,25 @@ impl Query {
             .map(|(_, value)| value.as_str());
         let first = values.next()?;
         if values.next().is_some() {
-            errors.push(FieldError::new(name, "must be given at most once"));
+            errors.add(name, "must be given at most once");
             return None;
         }
         if first.is_empty() {
-            errors.push(FieldError::new(name, "must not be empty"));
+            errors.add(name, "must not be empty");
             return None;
         }
         Some(first)
     }
 }
 
-fn chat_id(request: &HttpRequest, errors: &mut Vec<FieldError>) -> Option<ChatId> {
+fn chat_id(request: &HttpRequest, errors: &mut FieldErrors) -> Option<ChatId> {
     let raw = request.match_info().get("chat_id").unwrap_or_default();
     match ChatId::parse(raw) {
         Ok(id) => Some(id),
         Err(error) => {
-            errors.push(FieldError::new("chat_id", error.to_string()));
+            errors.add("chat_id", error.to_string());
             None
         }
-    }
-}
-
-fn finish<T>(value: Option<T>, errors: Vec<FieldError>) -> Result<T, ApiError> {
-    match value {
-        Some(value) if errors.is_empty() => Ok(value),
-        _ => Err(ApiError::invalid_parameters(errors)),
     }
 }
 
@@ -66,9 +60,9 @@ impl FromRequest for ChatPath {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::parameters();
         let id = chat_id(request, &mut errors);
-        ready(finish(id.map(Self), errors))
+        ready(errors.finish_with(id.map(Self)))
     }
 }
 
@@ -89,27 +83,21 @@ impl FromRequest for GetChatParams {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::parameters();
         let chat_id = chat_id(request, &mut errors);
         let query = Query::of(request);
         let include = match query.one("include", &mut errors) {
             None => false,
             Some(INCLUDE_KMEANS) => true,
             Some(_) => {
-                errors.push(FieldError::new(
-                    "include",
-                    format!("must be {INCLUDE_KMEANS}"),
-                ));
+                errors.add("include", format!("must be {INCLUDE_KMEANS}"));
                 false
             }
         };
-        ready(finish(
-            chat_id.map(|chat_id| Self {
-                chat_id,
-                include_kmeans: include,
-            }),
-            errors,
-        ))
+        ready(errors.finish_with(chat_id.map(|chat_id| Self {
+            chat_id,
+            include_kmeans: include,
+        })))
     }
 }
 
@@ -141,7 +129,7 @@ impl FromRequest for ListParams {
 }
 
 fn list_params(query: &Query) -> Result<ListParams, ApiError> {
-    let mut errors = Vec::new();
+    let mut errors = FieldErrors::parameters();
     let skip = query.one("skip", &mut errors).map(|text| {
         text.parse::<i64>()
             .ok()
@@ -167,19 +155,13 @@ fn list_params(query: &Query) -> Result<ListParams, ApiError> {
     });
     // One entry per field: an undecodable cursor reports that, not the combination.
     if skip.is_some() && cursor.is_some() {
-        errors.push(FieldError::new("skip", "cannot be combined with cursor"));
+        errors.add("skip", "cannot be combined with cursor");
         if matches!(cursor, Some(Ok(_))) {
-            errors.push(FieldError::new("cursor", "cannot be combined with skip"));
+            errors.add("cursor", "cannot be combined with skip");
         }
     }
-    let (skip, limit, cursor) = (
-        take(skip, &mut errors),
-        take(limit, &mut errors),
-        take(cursor, &mut errors),
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::invalid_parameters(errors));
-    }
+    let (skip, limit, cursor) = (errors.take(skip), errors.take(limit), errors.take(cursor));
+    errors.finish()?;
     let limit = limit.unwrap_or_default();
     Ok(match cursor {
         Some(cursor) => ListParams {
@@ -197,17 +179,6 @@ fn list_params(query: &Query) -> Result<ListParams, ApiError> {
             mode: ListMode::Offset,
         },
     })
-}
-
-/// The value, or its error moved onto the list.
-fn take<T>(value: Option<Result<T, FieldError>>, errors: &mut Vec<FieldError>) -> Option<T> {
-    match value? {
-        Ok(value) => Some(value),
-        Err(error) => {
-            errors.push(error);
-            None
-        }
-    }
 }
 
 #[cfg(test)]

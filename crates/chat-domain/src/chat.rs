@@ -28,6 +28,8 @@ pub enum TitleError {
 pub struct Title(String);
 
 impl Title {
+    /// The fewest characters a title may hold, after trimming: it is never empty.
+    pub const MIN_CHARS: usize = 1;
     /// The most characters (Unicode scalar values) a title may hold.
     pub const MAX_CHARS: usize = 255;
 

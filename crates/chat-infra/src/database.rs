@@ -17,7 +17,7 @@ use crate::error::{TimedOut, repository_error};
 use crate::session::{self, PgPool, Session};
 
 /// How to reach the database and how big the pool is.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DatabaseConfig {
     /// `postgres://…` or `sqlite://…`. May hold a password: never log it
     /// (see [`redact_url`]).
@@ -36,6 +36,20 @@ pub struct DatabaseConfig {
     /// Idle connections are checked with a ping before reuse after this long,
     /// so a restarted database costs no failed request.
     pub ping_idle_after: Duration,
+}
+
+/// The URL is shown redacted: configurations get logged.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("query_timeout", &self.query_timeout)
+            .field("ping_idle_after", &self.ping_idle_after)
+            .finish()
+    }
 }
 
 impl DatabaseConfig {
@@ -82,23 +96,19 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Counts of what the pool executed: the statement budget per request is
-/// asserted in tests with these, and `/metrics` exports them.
+/// What repository calls executed: the statement budget per request is
+/// asserted in tests with this, and `/metrics` exports it.
 #[derive(Debug, Default)]
 pub struct QueryStats {
     pub(crate) statements: AtomicU64,
-    pub(crate) transactions: AtomicU64,
 }
 
 impl QueryStats {
-    /// Statements executed (inside transactions or not; `BEGIN`/`COMMIT` excluded).
+    /// Statements executed by repository calls, on either backend (inside
+    /// transactions or not; `BEGIN`/`COMMIT` excluded; migrations and health
+    /// probes are not repository calls).
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
-    }
-
-    /// Transactions begun.
-    pub fn transactions(&self) -> u64 {
-        self.transactions.load(Ordering::Relaxed)
     }
 }
 
@@ -168,18 +178,13 @@ impl Database {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             });
-        let mut connection = sea_orm::Database::connect(options)
+        let connection = sea_orm::Database::connect(options)
             .await
             .map_err(|_| invalid())?;
-        let stats = Arc::new(QueryStats::default());
-        let counter = Arc::clone(&stats);
-        connection.set_metric_callback(move |_| {
-            counter.statements.fetch_add(1, Ordering::Relaxed);
-        });
         Ok(Self {
             connection,
             postgres,
-            stats,
+            stats: Arc::new(QueryStats::default()),
             query_timeout: config.query_timeout,
             max_connections: config.max_connections,
         })
@@ -323,9 +328,8 @@ impl Database {
         }
     }
 
-    /// Begins a SeaORM transaction on the admin pool, counted in [`QueryStats::transactions`].
+    /// Begins a SeaORM transaction on the admin pool (migrations).
     pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, RepositoryError> {
-        self.stats.transactions.fetch_add(1, Ordering::Relaxed);
         self.connection.begin().await.map_err(repository_error)
     }
 
@@ -367,6 +371,14 @@ mod tests {
             "sqlite://chat.db?mode=rwc"
         );
         assert_eq!(redact_url("sqlite:chat.db"), "sqlite:chat.db");
+    }
+
+    #[test]
+    fn the_debug_output_of_a_configuration_hides_the_password() {
+        let config = super::DatabaseConfig::new("postgres://app:s3cret@db/chat");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("postgres://app:***@db/chat"), "{printed}");
     }
 
     #[test]

@@ -7,13 +7,16 @@
 //!   connections) for the whole call. sqlx's own pool pings every connection when
 //!   it is returned — a full round trip to the server after every statement — to
 //!   catch connections left mid-protocol by a cancelled query. Here each
-//!   connection carries flags instead: a statement or transaction interrupted
-//!   mid-flight (a timeout, a client gone) leaves it marked, and a marked
-//!   connection is discarded at its next checkout. A clean one is reused as is.
-//!   Connections idle for a while are pinged before reuse, so a restarted server
-//!   costs no failed request.
+//!   connection carries a flag instead: a statement interrupted mid-flight (a
+//!   timeout, a client gone) leaves it marked, and a marked connection is
+//!   discarded at its next checkout. A clean one is reused as is. Connections
+//!   idle for a while are pinged before reuse, so a restarted server costs no
+//!   failed request. Every repository call is a single statement here (create
+//!   is one writable CTE), so no transaction is ever begun on this pool.
 //! - **SQLite**: SeaORM's own pool (in-process; nothing to save), and SeaORM's
-//!   transactions.
+//!   transactions where one statement cannot do the work (create).
+//!
+//! Every statement a session runs is counted in one place, [`Session::count`].
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -40,8 +43,6 @@ pub(crate) struct PgConn {
     raw: PgConnection,
     /// A statement was sent and its answer not fully read.
     busy: bool,
-    /// `BEGIN` was sent and neither `COMMIT` nor `ROLLBACK` completed.
-    in_transaction: bool,
 }
 
 /// Opens connections and decides whether a returned one may be reused.
@@ -57,17 +58,13 @@ impl managed::Manager for PgManager {
 
     async fn create(&self) -> Result<PgConn, sqlx::Error> {
         let raw = self.options.connect().await?;
-        Ok(PgConn {
-            raw,
-            busy: false,
-            in_transaction: false,
-        })
+        Ok(PgConn { raw, busy: false })
     }
 
     async fn recycle(&self, conn: &mut PgConn, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
-        if conn.busy || conn.in_transaction {
-            // Mid-protocol: unread answers or an open transaction. Closing the
-            // connection is the only safe reset (the server rolls back).
+        if conn.busy {
+            // Mid-protocol: unread answers. Closing the connection is the only
+            // safe reset.
             return Err(RecycleError::message(
                 "interrupted mid-statement; discarded",
             ));
@@ -142,56 +139,52 @@ pub(crate) enum Session {
     Pool {
         /// The pool.
         connection: DatabaseConnection,
-        /// Where transactions are counted (statements count themselves).
+        /// Where statements are counted.
         stats: Arc<QueryStats>,
     },
     /// A SeaORM transaction (SQLite).
-    Transaction(DatabaseTransaction),
+    Transaction {
+        /// The transaction.
+        transaction: DatabaseTransaction,
+        /// Where statements are counted.
+        stats: Arc<QueryStats>,
+    },
 }
 
 impl Session {
-    /// Begins a transaction on this session.
+    /// Begins a transaction, for work that one statement cannot do. Only SQLite
+    /// needs one: on PostgreSQL every repository call is a single statement.
     pub(crate) async fn begin(self) -> Result<Self, RepositoryError> {
         match self {
-            Self::Postgres { conn, stats } => {
-                {
-                    let mut guard = conn.lock().await;
-                    guard.in_transaction = true;
-                    guard
-                        .raw
-                        .execute(sqlx::AssertSqlSafe("BEGIN"))
-                        .await
-                        .map_err(sqlx_error)?;
-                }
-                stats.transactions.fetch_add(1, Ordering::Relaxed);
-                Ok(Self::Postgres { conn, stats })
-            }
-            Self::Pool { connection, stats } => {
-                stats.transactions.fetch_add(1, Ordering::Relaxed);
-                Ok(Self::Transaction(
-                    connection.begin().await.map_err(repository_error)?,
-                ))
-            }
-            Self::Transaction(_) => Err(RepositoryError::Other("nested transaction".into())),
+            Self::Pool { connection, stats } => Ok(Self::Transaction {
+                transaction: connection.begin().await.map_err(repository_error)?,
+                stats,
+            }),
+            Self::Postgres { .. } => Err(RepositoryError::Other(
+                "no transaction on PostgreSQL: write in one statement".into(),
+            )),
+            Self::Transaction { .. } => Err(RepositoryError::Other("nested transaction".into())),
         }
     }
 
     /// Commits the transaction begun with [`Session::begin`].
     pub(crate) async fn commit(self) -> Result<(), RepositoryError> {
         match self {
-            Self::Postgres { conn, .. } => {
-                let mut guard = conn.lock().await;
-                guard
-                    .raw
-                    .execute(sqlx::AssertSqlSafe("COMMIT"))
-                    .await
-                    .map_err(sqlx_error)?;
-                guard.in_transaction = false;
-                Ok(())
+            Self::Transaction { transaction, .. } => {
+                transaction.commit().await.map_err(repository_error)
             }
-            Self::Transaction(transaction) => transaction.commit().await.map_err(repository_error),
-            Self::Pool { .. } => Ok(()),
+            Self::Postgres { .. } | Self::Pool { .. } => Ok(()),
         }
+    }
+
+    /// Counts one statement: the only place statements are counted.
+    fn count(&self) {
+        let stats = match self {
+            Self::Postgres { stats, .. }
+            | Self::Pool { stats, .. }
+            | Self::Transaction { stats, .. } => stats,
+        };
+        stats.statements.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether a `WITH` clause may hold an `INSERT` (PostgreSQL, not SQLite).
@@ -210,7 +203,7 @@ impl Session {
                 Ok(())
             }
             Self::Pool { connection, .. } => connection.ping().await.map_err(repository_error),
-            Self::Transaction(_) => Ok(()),
+            Self::Transaction { .. } => Ok(()),
         }
     }
 }
@@ -240,13 +233,11 @@ fn prepared(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Postgres, Sql
 }
 
 impl Session {
-    /// Runs one statement on the PostgreSQL connection, keeping its flags true.
+    /// Runs one statement on the PostgreSQL connection, keeping its flag true.
     async fn on_postgres<T>(
         conn: &Mutex<Object<PgManager>>,
-        stats: &QueryStats,
         run: impl AsyncFnOnce(&mut PgConnection) -> Result<T, DbErr>,
     ) -> Result<T, DbErr> {
-        stats.statements.fetch_add(1, Ordering::Relaxed);
         let mut guard = conn.lock().await;
         guard.busy = true;
         let result = run(&mut guard.raw).await;
@@ -263,14 +254,15 @@ impl ConnectionTrait for Session {
         match self {
             Self::Postgres { .. } => DbBackend::Postgres,
             Self::Pool { connection, .. } => connection.get_database_backend(),
-            Self::Transaction(transaction) => transaction.get_database_backend(),
+            Self::Transaction { transaction, .. } => transaction.get_database_backend(),
         }
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        self.count();
         match self {
-            Self::Postgres { conn, stats } => {
-                Self::on_postgres(conn, stats, async |raw| {
+            Self::Postgres { conn, .. } => {
+                Self::on_postgres(conn, async |raw| {
                     prepared(&statement)
                         .execute(raw)
                         .await
@@ -280,14 +272,15 @@ impl ConnectionTrait for Session {
                 .await
             }
             Self::Pool { connection, .. } => connection.execute_raw(statement).await,
-            Self::Transaction(transaction) => transaction.execute_raw(statement).await,
+            Self::Transaction { transaction, .. } => transaction.execute_raw(statement).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.count();
         match self {
-            Self::Postgres { conn, stats } => {
-                Self::on_postgres(conn, stats, async |raw| {
+            Self::Postgres { conn, .. } => {
+                Self::on_postgres(conn, async |raw| {
                     raw.execute(sqlx::AssertSqlSafe(sql.to_owned()))
                         .await
                         .map(ExecResult::from)
@@ -296,14 +289,15 @@ impl ConnectionTrait for Session {
                 .await
             }
             Self::Pool { connection, .. } => connection.execute_unprepared(sql).await,
-            Self::Transaction(transaction) => transaction.execute_unprepared(sql).await,
+            Self::Transaction { transaction, .. } => transaction.execute_unprepared(sql).await,
         }
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.count();
         match self {
-            Self::Postgres { conn, stats } => {
-                Self::on_postgres(conn, stats, async |raw| {
+            Self::Postgres { conn, .. } => {
+                Self::on_postgres(conn, async |raw| {
                     prepared(&statement)
                         .fetch_optional(raw)
                         .await
@@ -313,14 +307,15 @@ impl ConnectionTrait for Session {
                 .await
             }
             Self::Pool { connection, .. } => connection.query_one_raw(statement).await,
-            Self::Transaction(transaction) => transaction.query_one_raw(statement).await,
+            Self::Transaction { transaction, .. } => transaction.query_one_raw(statement).await,
         }
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.count();
         match self {
-            Self::Postgres { conn, stats } => {
-                Self::on_postgres(conn, stats, async |raw| {
+            Self::Postgres { conn, .. } => {
+                Self::on_postgres(conn, async |raw| {
                     prepared(&statement)
                         .fetch_all(raw)
                         .await
@@ -330,7 +325,7 @@ impl ConnectionTrait for Session {
                 .await
             }
             Self::Pool { connection, .. } => connection.query_all_raw(statement).await,
-            Self::Transaction(transaction) => transaction.query_all_raw(statement).await,
+            Self::Transaction { transaction, .. } => transaction.query_all_raw(statement).await,
         }
     }
 }

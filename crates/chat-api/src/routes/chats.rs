@@ -132,7 +132,7 @@ fn not_modified(etag: String) -> HttpResponse {
     tag = "chats",
     params(
         ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (default 0); not with `cursor`"),
-        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Page size (default 10)"),
+        ("limit" = Option<i64>, Query, description = "Page size (default 10)"),
         ("cursor" = Option<String>, Query, description = "Opaque cursor from `X-Next-Cursor`: the page after it"),
     ),
     responses(

@@ -1,0 +1,29 @@
+//! One span per request (method, route template, request id, user, status,
+//! latency) and one "request completed" event when it is answered.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
+use tracing::Span;
+use tracing::field::Empty;
+
+/// The request's span; `user_id` is filled by the authentication extractor.
+pub fn span(method: &'static str, route: &str, request_id: &HeaderValue) -> Span {
+    tracing::info_span!(
+        "request",
+        method,
+        route,
+        request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+        user_id = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    )
+}
+
+/// Records the answer on the span and logs the completion.
+pub fn completed(span: &Span, status: StatusCode, elapsed: Duration) {
+    span.record("status", status.as_u16());
+    span.record("latency_ms", elapsed.as_secs_f64() * 1_000.0);
+    span.in_scope(|| tracing::info!("request completed"));
+}
