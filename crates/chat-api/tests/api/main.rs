@@ -7,6 +7,7 @@ mod binary;
 mod budgets;
 mod chats;
 mod conditional;
+mod contention;
 mod helpers;
 mod kmeans;
 mod operations;
