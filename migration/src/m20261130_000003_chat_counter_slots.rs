@@ -22,7 +22,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::{Users, UserChatCounts};
+use crate::{UserChatCounts, Users};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -145,11 +145,7 @@ impl MigrationTrait for Migration {
                             .small_integer()
                             .not_null(),
                     )
-                    .col(
-                        ColumnDef::new(UserChatCounts::N)
-                            .big_integer()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(UserChatCounts::N).big_integer().not_null())
                     .primary_key(
                         Index::create()
                             .col(UserChatCounts::UserId)

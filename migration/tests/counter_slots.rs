@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use chat_testing::{TestDatabase, TestSqlite};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use uuid::Uuid;
 
 /// Migrations 000001 and 000002: the single-row counter.
@@ -127,7 +125,11 @@ async fn slots_up_down_up(url: &str) {
     // Chats written under the old counter, one of them deleted again; one user
     // has none; one user's counter has drifted (as after a bulk load with the
     // triggers off) and must come out right.
-    let (busy, idle, drifted) = (add_user(&db).await, add_user(&db).await, add_user(&db).await);
+    let (busy, idle, drifted) = (
+        add_user(&db).await,
+        add_user(&db).await,
+        add_user(&db).await,
+    );
     let busy_chats = add_chats(&db, busy, 7).await;
     delete_chat(&db, busy_chats[0]).await;
     add_chats(&db, drifted, 3).await;
@@ -140,7 +142,10 @@ async fn slots_up_down_up(url: &str) {
     assert_eq!(row_total(&db, busy).await, 6);
 
     Migrator::up(&db, None).await.expect("up to the slots");
-    assert!(!has_chat_count_column(&db).await, "users.chat_count is gone");
+    assert!(
+        !has_chat_count_column(&db).await,
+        "users.chat_count is gone"
+    );
     for user in [busy, idle, drifted] {
         assert_eq!(slot_total(&db, user).await, chats_of(&db, user).await);
     }
@@ -167,7 +172,9 @@ async fn slots_up_down_up(url: &str) {
     assert_eq!(row_total(&db, idle).await, 1);
     assert_eq!(row_total(&db, drifted).await, 4);
 
-    Migrator::up(&db, None).await.expect("up to the slots again");
+    Migrator::up(&db, None)
+        .await
+        .expect("up to the slots again");
     assert_eq!(slot_total(&db, busy).await, 5);
     assert_eq!(slot_total(&db, idle).await, 1);
     assert_eq!(slot_total(&db, drifted).await, 4);

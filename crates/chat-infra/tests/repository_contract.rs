@@ -848,10 +848,7 @@ mod interleaved_totals {
         assert_eq!(page.total, 40);
         assert_eq!(page.items.len(), 40);
         assert_eq!(counted(&repo, owner).await, 40);
-        assert_eq!(
-            svc.list(bystander, first(1)).await.expect("list").total,
-            1
-        );
+        assert_eq!(svc.list(bystander, first(1)).await.expect("list").total, 1);
 
         for chat in page.items {
             svc.delete(owner, chat.id, &ExpectedVersion::Any)

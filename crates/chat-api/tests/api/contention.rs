@@ -77,8 +77,7 @@ async fn delete(app: &TestApp, user: &User, id: &str) -> Result<(), String> {
 }
 
 #[tokio::test]
-async fn sixty_four_concurrent_creates_then_sixty_four_concurrent_deletes_keep_the_total_exact()
-{
+async fn sixty_four_concurrent_creates_then_sixty_four_concurrent_deletes_keep_the_total_exact() {
     let app = spawn_wide().await;
     let user = User::new();
 
