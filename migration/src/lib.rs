@@ -1,12 +1,14 @@
 //! Schema migrations for chat-api, for PostgreSQL and SQLite alike.
 //!
 //! Table names are part of the contract (other services read and write them):
-//! `users`, `chats`, `kmeans_data`.
+//! `users`, `chats`, `kmeans_data`. `user_chat_counts` is internal: triggers on
+//! `chats` keep it, whoever writes.
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_tables;
 mod m20261124_000002_chat_counter;
+mod m20261130_000003_chat_counter_slots;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -18,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_tables::Migration),
             Box::new(m20261124_000002_chat_counter::Migration),
+            Box::new(m20261130_000003_chat_counter_slots::Migration),
         ]
     }
 }
@@ -29,6 +32,15 @@ pub(crate) enum Users {
     Id,
     CreatedAt,
     ChatCount,
+}
+
+/// A user's number of chats, spread over counter slots (migration 000003).
+#[derive(DeriveIden)]
+pub(crate) enum UserChatCounts {
+    Table,
+    UserId,
+    Slot,
+    N,
 }
 
 #[derive(DeriveIden)]

@@ -36,7 +36,7 @@ async fn tables(db: &DatabaseConnection) -> Vec<String> {
         .collect()
 }
 
-/// Inserting a chat moves its owner's counter: the triggers exist and work.
+/// Inserting a chat moves its owner's counter slots: the triggers exist and work.
 async fn counter_works(db: &DatabaseConnection) {
     let backend = db.get_database_backend();
     let (user, chat) = (uuid::Uuid::new_v4(), uuid::Uuid::now_v7());
@@ -69,7 +69,10 @@ async fn counter_works(db: &DatabaseConnection) {
     let count = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            format!("SELECT chat_count FROM users WHERE id = {}", p[0]),
+            format!(
+                "SELECT CAST(SUM(n) AS BIGINT) AS chat_count FROM user_chat_counts WHERE user_id = {}",
+                p[0]
+            ),
             [user.into()],
         ))
         .await

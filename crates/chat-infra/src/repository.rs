@@ -7,7 +7,7 @@ use chat_domain::{
     KmeansDataRepository, Page, PageRequest, PageStart, RepositoryError, Timestamp, UserId,
 };
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Expr, ExprTrait, OnConflict, Query, WithClause,
+    Alias, CommonTableExpression, Expr, ExprTrait, OnConflict, Query, SelectStatement, WithClause,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use crate::database::Database;
-use crate::entities::{chats, kmeans_data, users};
+use crate::entities::{chats, kmeans_data, user_chat_counts, users};
 use crate::error::repository_error;
 use crate::mapping::{centroids_column, chat_from_row, chat_to_row, k_column, kmeans_from_row};
 use crate::session::Session;
@@ -37,16 +37,33 @@ impl SeaOrmRepository {
         &self.db
     }
 
-    /// The owner's number of chats (0 before their first write).
+    /// The owner's number of chats (0 before their first write): the sum of
+    /// their counter slots, at most 64 rows whatever the number of chats.
+    /// The `CAST` keeps it `bigint` on PostgreSQL, whose `sum(bigint)` is
+    /// `numeric`; SQLite reads the same statement.
+    fn total_query(owner: UserId) -> SelectStatement {
+        Query::select()
+            .expr(Expr::cust(
+                r#"CAST(COALESCE(SUM("user_chat_counts"."n"), 0) AS BIGINT)"#,
+            ))
+            .from(user_chat_counts::Entity)
+            .and_where(user_chat_counts::Column::UserId.eq(*owner.as_uuid()))
+            .to_owned()
+    }
+
+    /// The owner's number of chats, in a statement of its own.
     async fn total(session: &Session, owner: UserId) -> Result<i64, RepositoryError> {
-        Ok(users::Entity::find_by_id(*owner.as_uuid())
-            .select_only()
-            .column(users::Column::ChatCount)
-            .into_tuple::<i64>()
-            .one(session)
+        let statement = session
+            .get_database_backend()
+            .build(&Self::total_query(owner));
+        let row = session
+            .query_one_raw(statement)
             .await
-            .map_err(repository_error)?
-            .unwrap_or(0))
+            .map_err(repository_error)?;
+        match row {
+            Some(row) => row.try_get_by_index::<i64>(0).map_err(repository_error),
+            None => Ok(0),
+        }
     }
 
     /// After a conditional write touched no row: was the chat missing (or
@@ -86,7 +103,8 @@ struct ListedChat {
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
     version: i64,
-    /// `NULL` only if the owner's row vanished mid-query.
+    /// The sum of the owner's counter slots (never `NULL` in practice: the
+    /// aggregate always yields a row).
     total: Option<i64>,
 }
 
@@ -206,11 +224,7 @@ impl ChatRepository for SeaOrmRepository {
                 };
                 // The owner's total rides along as a scalar subquery: one round
                 // trip, and page and total come from the same snapshot.
-                let total = Query::select()
-                    .column(users::Column::ChatCount)
-                    .from(users::Entity)
-                    .and_where(users::Column::Id.eq(*owner.as_uuid()))
-                    .to_owned();
+                let total = Self::total_query(owner);
                 let listed = query
                     .expr_as(Expr::SubQuery(None, Box::new(total.into())), "total")
                     .into_model::<ListedChat>()

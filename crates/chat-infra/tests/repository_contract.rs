@@ -803,3 +803,132 @@ mod sql_only {
 
     sql_contract!(a_row_broken_by_another_writer_is_an_error_not_a_panic);
 }
+
+/// The total under interleaved, concurrent creates and deletes by one user:
+/// with the count spread over counter slots, a delete often decrements another
+/// slot than its chat's insert incremented, so single slots may go negative;
+/// only their sum is the count, and it must equal `count(*)` and the chats a
+/// full listing returns. Self-contained: its own databases and pools.
+mod interleaved_totals {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chat_domain::{
+        ChatService, ExpectedVersion, Limit, NewChat, PageRequest, PageStart, Skip, Title, UserId,
+    };
+    use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
+    use chat_testing::{TestDatabase, TestSqlite};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    async fn repository(url: &str) -> SeaOrmRepository {
+        let mut config = DatabaseConfig::new(url);
+        config.max_connections = 16;
+        config.acquire_timeout = Duration::from_secs(20);
+        config.query_timeout = Duration::from_secs(20);
+        let db = Database::connect(&config).await.expect("pool");
+        db.migrate().await.expect("migrations apply");
+        SeaOrmRepository::new(db)
+    }
+
+    fn chat(text: &str) -> NewChat {
+        NewChat {
+            title: Title::parse(text).expect("valid title"),
+            description: None,
+        }
+    }
+
+    fn first(limit: i64) -> PageRequest {
+        PageRequest {
+            start: PageStart::Offset(Skip::new(0).expect("valid skip")),
+            limit: Limit::new(limit).expect("valid limit"),
+        }
+    }
+
+    async fn counted(repo: &SeaOrmRepository, owner: UserId) -> u64 {
+        let db = repo.database().connection();
+        let backend = db.get_database_backend();
+        let placeholder = match backend {
+            sea_orm::DbBackend::Postgres => "$1",
+            _ => "?",
+        };
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                format!("SELECT count(*) FROM chats WHERE user_id = {placeholder}"),
+                [(*owner.as_uuid()).into()],
+            ))
+            .await
+            .expect("count(*)")
+            .expect("a row");
+        u64::try_from(row.try_get_by_index::<i64>(0).expect("an integer")).expect("not negative")
+    }
+
+    async fn totals_stay_exact_under_interleaved_creates_and_deletes(repo: SeaOrmRepository) {
+        let owner = UserId::from_uuid(uuid::Uuid::new_v4());
+        let bystander = UserId::from_uuid(uuid::Uuid::new_v4());
+        let svc = Arc::new(ChatService::new(repo.clone()));
+        svc.create(bystander, chat("elsewhere"))
+            .await
+            .expect("create");
+
+        let mut first_wave = Vec::new();
+        for i in 0..40 {
+            let svc = Arc::clone(&svc);
+            first_wave.push(tokio::spawn(async move {
+                svc.create(owner, chat(&format!("first {i}"))).await
+            }));
+        }
+        let mut created = Vec::new();
+        for task in first_wave {
+            created.push(task.await.expect("task").expect("create"));
+        }
+
+        // Every second chat of the first wave is deleted while as many new ones
+        // are created, all at once.
+        let mut second_wave = Vec::new();
+        for (i, doomed) in created.iter().step_by(2).enumerate() {
+            let (deleter, id) = (Arc::clone(&svc), doomed.id);
+            second_wave.push(tokio::spawn(async move {
+                deleter.delete(owner, id, &ExpectedVersion::Any).await
+            }));
+            let creator = Arc::clone(&svc);
+            second_wave.push(tokio::spawn(async move {
+                creator
+                    .create(owner, chat(&format!("second {i}")))
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for task in second_wave {
+            task.await.expect("task").expect("every write succeeds");
+        }
+
+        let page = svc.list(owner, first(100)).await.expect("list");
+        assert_eq!(page.total, 40);
+        assert_eq!(page.items.len(), 40);
+        assert_eq!(counted(&repo, owner).await, 40);
+        assert_eq!(svc.list(bystander, first(1)).await.expect("list").total, 1);
+
+        for chat in page.items {
+            svc.delete(owner, chat.id, &ExpectedVersion::Any)
+                .await
+                .expect("delete");
+        }
+        let empty = svc.list(owner, first(1)).await.expect("list");
+        assert_eq!((empty.items.len(), empty.total), (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let database = TestDatabase::create().await;
+        totals_stay_exact_under_interleaved_creates_and_deletes(repository(database.url()).await)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let database = TestSqlite::create();
+        totals_stay_exact_under_interleaved_creates_and_deletes(repository(database.url()).await)
+            .await;
+    }
+}

@@ -13,6 +13,7 @@ mod binary;
 mod budgets;
 mod chats;
 mod conditional;
+mod contention;
 mod kmeans;
 mod operations;
 mod pagination;

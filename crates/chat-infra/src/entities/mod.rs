@@ -3,4 +3,5 @@
 
 pub mod chats;
 pub mod kmeans_data;
+pub mod user_chat_counts;
 pub mod users;

@@ -10,10 +10,9 @@ pub struct Model {
     /// The token's `sub`.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// When the user was first seen.
+    /// When the user was first seen. (Their number of chats is in
+    /// `user_chat_counts`.)
     pub created_at: DateTimeUtc,
-    /// The user's number of chats, kept by triggers on `chats`.
-    pub chat_count: i64,
 }
 
 /// Relations of `users`.
