@@ -4,7 +4,7 @@
 --   chat c                 id = md5('c' || c)::uuid
 --   the deep user          k = users + 1, deep_chats chats with ids md5('d' || j)::uuid
 -- created_at is spread one millisecond apart, like chats made one after another.
--- users.chat_count is maintained by the triggers on chats, as in production.
+-- The chat counts (user_chat_counts) are maintained by the triggers on chats, as in production.
 -- psql variables: users, per_user, deep_chats.
 \set ON_ERROR_STOP on
 BEGIN;
