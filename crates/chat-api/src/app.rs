@@ -10,10 +10,10 @@ use actix_web::http::header;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use chat_domain::{RepositoryError, SchemaMigrations};
-use chat_infra::{Database, SeaOrmRepository};
+use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
 
 use crate::auth::TokenVerifier;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, Env, refuse};
 use crate::error::Chain;
 use crate::metrics::Metrics;
 use crate::middleware::{self, HeaderLimit};
@@ -65,10 +65,68 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// The storage the configuration names: the SeaORM adapter over a lazily
-/// connected PostgreSQL or SQLite pool. The one place that names chat-infra.
-pub async fn database_storage(config: &Config) -> Result<Storage, StartupError> {
-    let database = Database::connect(&config.database).await?;
+/// The embedded default: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://chat.db?mode=rwc";
+
+/// What `chat-api serve` reads: the HTTP service's settings, and the storage
+/// adapter's (`DATABASE_*`), which only this wiring module names.
+#[derive(Debug)]
+pub struct Settings {
+    /// The HTTP service's settings.
+    pub config: Config,
+    /// The database and its pool (the URL may hold a password: its `Debug`
+    /// output hides it).
+    pub database: DatabaseConfig,
+}
+
+impl Settings {
+    /// Reads the process environment (after `.env`, which the binary loads).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`; tests pass a map instead of the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            config: Config::from_lookup(&lookup)?,
+            database: database_from_lookup(&lookup)?,
+        })
+    }
+}
+
+/// Reads the `DATABASE_*` variables from the environment (all `migrate` needs).
+pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
+    database_from_lookup(|key| std::env::var(key).ok())
+}
+
+/// Reads the `DATABASE_*` variables through `lookup`, with their defaults and bounds.
+pub fn database_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<DatabaseConfig, ConfigError> {
+    let env = Env(&lookup);
+    let mut settings = DatabaseConfig::new(
+        env.get("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+    );
+    settings.max_connections = env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?;
+    settings.min_connections = env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?;
+    settings.acquire_timeout =
+        Duration::from_millis(env.parse_in("DATABASE_ACQUIRE_TIMEOUT_MS", 1_500, 1..=600_000)?);
+    settings.query_timeout =
+        Duration::from_millis(env.parse_in("DATABASE_QUERY_TIMEOUT_MS", 4_000, 1..=3_600_000)?);
+    if settings.min_connections > settings.max_connections {
+        return Err(refuse(format!(
+            "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
+            settings.min_connections, settings.max_connections
+        )));
+    }
+    Ok(settings)
+}
+
+/// The storage these settings name: the SeaORM adapter over a lazily
+/// connected PostgreSQL or SQLite pool.
+pub async fn database_storage(database: &DatabaseConfig) -> Result<Storage, StartupError> {
+    let database = Database::connect(database).await?;
     let chats = std::sync::Arc::new(SeaOrmRepository::new(database.clone()));
     Ok(Storage::new(chats, std::sync::Arc::new(database)))
 }
@@ -77,9 +135,15 @@ impl Application {
     /// Connects the configured database (lazily), applies migrations when
     /// asked, and binds. `handle_signals` lets SIGTERM/SIGINT stop the server
     /// gracefully (the binary); tests stop it through [`Application::handle`].
-    pub async fn build(config: Config, handle_signals: bool) -> Result<Self, StartupError> {
-        let storage = database_storage(&config).await?;
-        Self::build_on(config, storage, handle_signals).await
+    pub async fn build(settings: Settings, handle_signals: bool) -> Result<Self, StartupError> {
+        let storage = database_storage(&settings.database).await?;
+        let warm = settings.database.min_connections;
+        let app = Self::build_on(settings.config, storage, handle_signals).await?;
+        if warm > 0 {
+            let pool = app.state.storage.pool.clone();
+            tokio::spawn(async move { pool.warm_up(warm).await });
+        }
+        Ok(app)
     }
 
     /// Like [`Application::build`], over storage the caller built (the fast
@@ -100,11 +164,6 @@ impl Application {
             tokio::spawn(migrate_in_background(state.clone()));
         } else if !schema_ready {
             tokio::spawn(await_migrations(state.clone()));
-        }
-        if config.database.min_connections > 0 {
-            let pool = state.storage.pool.clone();
-            let connections = config.database.min_connections;
-            tokio::spawn(async move { pool.warm_up(connections).await });
         }
 
         let listener =
@@ -311,5 +370,46 @@ async fn wait_for_stop_signal() {
             tracing::error!("cannot install signal handlers; stop the process with SIGKILL");
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|key| map.get(key).cloned())
+    }
+
+    #[test]
+    fn the_default_database_is_the_embedded_sqlite_file() {
+        let settings = settings(&[]).expect("defaults are valid");
+        assert_eq!(settings.database.url, DEFAULT_DATABASE_URL);
+        assert_eq!(settings.database.max_connections, 16);
+    }
+
+    #[test]
+    fn pool_settings_are_checked_and_name_their_variable() {
+        let error = settings(&[("DATABASE_MAX_CONNECTIONS", "0")]).expect_err("refused");
+        assert!(error.to_string().contains("between 1 and"), "{error}");
+        let error = settings(&[
+            ("DATABASE_MIN_CONNECTIONS", "20"),
+            ("DATABASE_MAX_CONNECTIONS", "10"),
+        ])
+        .expect_err("refused");
+        assert!(error.to_string().contains("exceeds"), "{error}");
+    }
+
+    #[test]
+    fn the_database_password_stays_out_of_debug_output() {
+        let settings = settings(&[("DATABASE_URL", "postgres://u:pw-123@h/db")]).expect("valid");
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("pw-123"), "{printed}");
     }
 }

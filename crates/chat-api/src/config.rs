@@ -5,15 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chat_infra::DatabaseConfig;
 use jsonwebtoken::Algorithm;
 use secrecy::SecretBox;
 
 pub use crate::auth::JwtSettings;
 use crate::auth::{TokenVerifier, default_algorithm_for_pem, is_hmac};
-
-/// The embedded default: a SQLite file in the working directory.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://chat.db?mode=rwc";
 
 /// Development (the default) or production, which refuses weak settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,16 +29,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything the service needs to run.
+/// Everything the HTTP service needs to run, storage aside: the `DATABASE_*`
+/// settings belong to the storage adapter and are read by the binary's wiring
+/// (`app::Settings`), so this module never names the adapter.
 #[derive(Debug)]
 pub struct Config {
     /// Development or production.
     pub app_env: AppEnv,
     /// Where to listen.
     pub bind_address: SocketAddr,
-    /// The database and its pool (the URL may hold a password: its `Debug`
-    /// output hides it).
-    pub database: DatabaseConfig,
     /// Apply pending migrations at start.
     pub run_migrations: bool,
     /// How tokens are verified.
@@ -124,7 +119,8 @@ pub struct HttpSettings {
 #[error("{0}")]
 pub struct ConfigError(String);
 
-fn refuse(message: impl Into<String>) -> ConfigError {
+/// A refusal with this one-line reason.
+pub(crate) fn refuse(message: impl Into<String>) -> ConfigError {
     ConfigError(message.into())
 }
 
@@ -148,7 +144,6 @@ impl Config {
         };
         let logging = LogSettings::read(&env)?;
         let bind_address = env.parse("BIND_ADDRESS", "127.0.0.1:8080".parse().ok())?;
-        let database = read_database(&env)?;
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let http = HttpSettings {
             workers: env.parse_in("HTTP_WORKERS", workers, 1..=1_024)?,
@@ -173,7 +168,6 @@ impl Config {
         let config = Self {
             app_env,
             bind_address,
-            database,
             run_migrations: env.parse_bool("RUN_MIGRATIONS", true)?,
             jwt: read_jwt(&env, app_env)?,
             logging,
@@ -194,36 +188,6 @@ impl Config {
         }
         Ok(config)
     }
-
-    /// The database URL, for the pool only.
-    pub fn database_url(&self) -> &str {
-        &self.database.url
-    }
-}
-
-/// Reads the `DATABASE_*` variables from the environment (all `migrate` needs).
-pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
-    read_database(&Env(&|key: &str| std::env::var(key).ok()))
-}
-
-fn read_database(env: &Env<'_>) -> Result<DatabaseConfig, ConfigError> {
-    let mut settings = DatabaseConfig::new(
-        env.get("DATABASE_URL")
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-    );
-    settings.max_connections = env.parse_in("DATABASE_MAX_CONNECTIONS", 16, 1..=10_000)?;
-    settings.min_connections = env.parse_in("DATABASE_MIN_CONNECTIONS", 0, 0..=10_000)?;
-    settings.acquire_timeout =
-        Duration::from_millis(env.parse_in("DATABASE_ACQUIRE_TIMEOUT_MS", 1_500, 1..=600_000)?);
-    settings.query_timeout =
-        Duration::from_millis(env.parse_in("DATABASE_QUERY_TIMEOUT_MS", 4_000, 1..=3_600_000)?);
-    if settings.min_connections > settings.max_connections {
-        return Err(refuse(format!(
-            "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
-            settings.min_connections, settings.max_connections
-        )));
-    }
-    Ok(settings)
 }
 
 fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> {
@@ -328,22 +292,22 @@ fn random_secret() -> Vec<u8> {
 }
 
 /// Typed access to the variables, with one-line errors naming the variable.
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+pub(crate) struct Env<'a>(pub(crate) &'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
     /// The value exactly as set; empty counts as unset.
-    fn raw(&self, key: &str) -> Option<String> {
+    pub(crate) fn raw(&self, key: &str) -> Option<String> {
         (self.0)(key).filter(|value| !value.is_empty())
     }
 
     /// The value, with surrounding white space removed; empty counts as unset.
-    fn get(&self, key: &str) -> Option<String> {
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
         (self.0)(key)
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())
     }
 
-    fn list(&self, key: &str) -> Vec<String> {
+    pub(crate) fn list(&self, key: &str) -> Vec<String> {
         self.get(key)
             .map(|value| {
                 value
@@ -356,7 +320,11 @@ impl Env<'_> {
             .unwrap_or_default()
     }
 
-    fn parse<T: std::str::FromStr>(&self, key: &str, default: Option<T>) -> Result<T, ConfigError> {
+    pub(crate) fn parse<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: Option<T>,
+    ) -> Result<T, ConfigError> {
         match self.get(key) {
             Some(text) => text
                 .parse()
@@ -365,7 +333,7 @@ impl Env<'_> {
         }
     }
 
-    fn parse_in<T>(
+    pub(crate) fn parse_in<T>(
         &self,
         key: &str,
         default: T,
@@ -386,7 +354,7 @@ impl Env<'_> {
         }
     }
 
-    fn parse_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+    pub(crate) fn parse_bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self
             .get(key)
             .map(|value| value.to_ascii_lowercase())
@@ -421,7 +389,6 @@ mod tests {
     #[test]
     fn defaults_run_on_sqlite_with_a_generated_secret() {
         let config = config(&[]).expect("defaults are valid");
-        assert_eq!(config.database_url(), DEFAULT_DATABASE_URL);
         assert_eq!(config.bind_address.to_string(), "127.0.0.1:8080");
         assert!(config.jwt.generated_secret);
         assert_eq!(config.jwt.algorithms, [Algorithm::HS256]);
@@ -465,8 +432,6 @@ mod tests {
             error.to_string().starts_with("JWT_LEEWAY_SECONDS"),
             "{error}"
         );
-        let error = config(&[("DATABASE_MAX_CONNECTIONS", "0")]).expect_err("refused");
-        assert!(error.to_string().contains("between 1 and"), "{error}");
         let error = config(&[("RUN_MIGRATIONS", "maybe")]).expect_err("refused");
         assert!(error.to_string().contains("RUN_MIGRATIONS"), "{error}");
     }
@@ -483,19 +448,13 @@ mod tests {
     }
 
     #[test]
-    fn logging_and_pool_settings_are_checked() {
+    fn logging_settings_are_checked() {
         let error = config(&[("RUST_LOG", "info,[[[")]).expect_err("refused");
         assert!(error.to_string().starts_with("RUST_LOG"), "{error}");
         assert_eq!(
             config(&[("RUST_LOG", "  ")]).expect("valid").logging.filter,
             DEFAULT_LOG_FILTER
         );
-        let error = config(&[
-            ("DATABASE_MIN_CONNECTIONS", "20"),
-            ("DATABASE_MAX_CONNECTIONS", "10"),
-        ])
-        .expect_err("refused");
-        assert!(error.to_string().contains("exceeds"), "{error}");
     }
 
     #[test]
@@ -506,15 +465,8 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let config = config(&[
-            ("JWT_SECRET", "hunter2-hunter2"),
-            ("DATABASE_URL", "postgres://u:pw-123@h/db"),
-        ])
-        .expect("valid");
+        let config = config(&[("JWT_SECRET", "hunter2-hunter2")]).expect("valid");
         let printed = format!("{config:?}");
-        assert!(
-            !printed.contains("hunter2") && !printed.contains("pw-123"),
-            "{printed}"
-        );
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
 }

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use chat_api::app::{self, Settings};
 use chat_api::auth::mint_token;
-use chat_api::config::{self, Config, ConfigError, LogSettings};
+use chat_api::config::{Config, ConfigError, LogSettings};
 use chat_api::{Application, telemetry};
 use chat_domain::UserId;
 use clap::{Parser, Subcommand};
@@ -44,11 +45,11 @@ fn main() -> ExitCode {
         eprintln!("chat-api: ignoring .env: {error}");
     }
     let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Config::from_env()
+        Command::Serve => Settings::from_env()
             .map_err(refusal)
-            .and_then(|config| run(&config.logging.clone(), serve(config))),
+            .and_then(|settings| run(&settings.config.logging.clone(), serve(settings))),
         // Migrating needs the database, not the JWT keys.
-        Command::Migrate => match (LogSettings::from_env(), config::database_from_env()) {
+        Command::Migrate => match (LogSettings::from_env(), app::database_from_env()) {
             (Ok(logging), Ok(database)) => run(&logging, migrate(database)),
             (Err(error), _) | (_, Err(error)) => Err(refusal(error)),
         },
@@ -79,13 +80,14 @@ fn run(
     actix_web::rt::System::new().block_on(task)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let config = &settings.config;
     // With no key configured, a demo user's token signed with the random secret.
     let demo = config.jwt.generated_secret.then(|| {
         let user = UserId::from_uuid(uuid::Uuid::new_v4());
         mint_token(&config.jwt, &user.to_string(), Duration::from_secs(3600))
     });
-    let app = Application::build(config, true).await?;
+    let app = Application::build(settings, true).await?;
     // The banner goes first: a terminal reading both streams then shows it whole,
     // and the "listening" line after it.
     if let Some(token) = demo {

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use chat_api::app::Settings;
 use chat_api::config::{AppEnv, Config, LogFormat};
 use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -531,17 +532,18 @@ fn the_compose_environment_is_a_valid_production_configuration() {
     let compose = compose();
     let env = environment(service(&compose, "chat-api"));
     let asked = std::cell::RefCell::new(BTreeSet::new());
-    let config = Config::from_lookup(|key| {
+    let settings = Settings::from_lookup(|key| {
         asked.borrow_mut().insert(key.to_owned());
         env.get(key).cloned()
     })
     .expect("the compose environment is accepted");
+    let config = &settings.config;
     assert_eq!(config.app_env, AppEnv::Production);
     assert_eq!(config.logging.format, LogFormat::Json);
     assert_eq!(config.bind_address.port(), 8080);
     assert!(!config.run_migrations);
     assert!(!config.jwt.generated_secret);
-    assert!(config.database_url().starts_with("postgres://"));
+    assert!(settings.database.url.starts_with("postgres://"));
 
     // Every variable compose or the image sets is one the service reads: a
     // misspelt name would be silently ignored and its default used instead.

@@ -38,7 +38,7 @@ async fn total(app: &TestApp, user: &User) -> u64 {
 
 /// The user's chats as PostgreSQL counts them, bypassing the counter.
 async fn counted_in_database(app: &TestApp, user: &User) -> u64 {
-    let db = app.state.database.connection();
+    let db = app.sql().await;
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),

@@ -15,9 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::ServerHandle;
 use actix_web::web;
+use chat_api::Application;
+use chat_api::app::Settings as ServiceSettings;
 use chat_api::state::AppState;
 use chat_api::storage::Storage;
-use chat_api::{Application, Config};
 use chat_domain::memory::InMemoryRepository;
 use chat_testing::TestDatabase;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -158,11 +159,11 @@ impl TestApp {
         for (key, value) in settings {
             env.insert((*key).to_owned(), (*value).to_owned());
         }
-        let config =
-            Config::from_lookup(|key| env.get(key).cloned()).expect("test configuration is valid");
+        let settings = ServiceSettings::from_lookup(|key| env.get(key).cloned())
+            .expect("test configuration is valid");
         let app = match storage {
-            Some(storage) => Application::build_on(config, storage, false).await,
-            None => Application::build(config, false).await,
+            Some(storage) => Application::build_on(settings.config, storage, false).await,
+            None => Application::build(settings, false).await,
         }
         .expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
