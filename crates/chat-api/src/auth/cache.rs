@@ -2,17 +2,24 @@
 //! JSON and signature work.
 //!
 //! Keyed by the whole token (a different signature is a different key). A
-//! bounded TTL cache: at most [`VerifiedTokens::CAPACITY`] tokens, each
-//! forgotten once it has expired (or after [`VerifiedTokens::LONGEST_STAY`],
-//! whichever comes first). `exp` and `nbf` are still checked on every hit, so
-//! the cache can only ever say "verified and still current". One per
-//! verifier, never shared between key sets.
+//! bounded cache from a kept crate (quick_cache: sharded, no background
+//! threads, a few atomic operations per hit): at most
+//! [`VerifiedTokens::CAPACITY`] tokens, the least useful evicted first. Each
+//! entry lives until its token expires, or [`VerifiedTokens::LONGEST_STAY`]
+//! after it was verified, whichever comes first: `exp`, `nbf` and that age are
+//! checked on every hit, and an entry past them is dropped and the token
+//! verified again. So the cache can only ever say "verified and still current".
+//! One per verifier, never shared between key sets.
+//!
+//! quick_cache rather than moka: moka's per-entry expiry keeps a timer wheel
+//! and records every read for its admission policy, and on the GET path that
+//! cost showed in the benchmark (docs/performance.md); expiry here is a
+//! comparison on the hit itself.
 
 use std::time::{Duration, Instant};
 
 use chat_domain::UserId;
-use moka::Expiry;
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 /// What a verified token established, and until when.
 #[derive(Clone, Copy, Debug)]
@@ -27,17 +34,8 @@ pub(super) struct Verified {
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     verified: Verified,
-    /// How long the entry may stay: until `exp` plus the leeway, capped.
-    stay: Duration,
-}
-
-/// Each entry's time to live is its own (see [`Entry::stay`]).
-struct UntilExpiry;
-
-impl Expiry<Box<str>, Entry> for UntilExpiry {
-    fn expire_after_create(&self, _: &Box<str>, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.stay)
-    }
+    /// When the token was verified.
+    at: Instant,
 }
 
 /// The verified-token cache of one [`super::TokenVerifier`].
@@ -50,42 +48,48 @@ pub(super) struct VerifiedTokens {
 impl std::fmt::Debug for VerifiedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifiedTokens")
-            .field("entries", &self.entries.entry_count())
+            .field("entries", &self.entries.len())
             .finish_non_exhaustive()
     }
 }
 
 impl VerifiedTokens {
     /// The most tokens remembered at once.
-    pub(super) const CAPACITY: u64 = 10_000;
+    pub(super) const CAPACITY: usize = 10_000;
     /// The longest a token is remembered, however far away its `exp`.
     pub(super) const LONGEST_STAY: Duration = Duration::from_secs(3_600);
 
     pub(super) fn new(leeway: f64) -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(Self::CAPACITY)
-                .expire_after(UntilExpiry)
-                .build(),
+            entries: Cache::new(Self::CAPACITY),
             leeway,
         }
     }
 
     /// The user of a remembered token that is current at `now` (seconds since the epoch).
     pub(super) fn lookup(&self, token: &str, now: f64) -> Option<UserId> {
-        let hit = self.entries.get(token)?.verified;
-        let current =
-            hit.exp + self.leeway >= now && hit.nbf.is_none_or(|nbf| nbf - self.leeway <= now);
-        current.then_some(hit.user)
+        let entry = self.entries.get(token)?;
+        let hit = entry.verified;
+        if hit.exp + self.leeway < now || entry.at.elapsed() > Self::LONGEST_STAY {
+            // Expired, or remembered too long: forget it and verify again.
+            self.entries.remove(token);
+            return None;
+        }
+        // Not valid yet is not a reason to forget: it becomes valid by itself.
+        hit.nbf
+            .is_none_or(|nbf| nbf - self.leeway <= now)
+            .then_some(hit.user)
     }
 
-    /// Remembers a token verified at `now` (seconds since the epoch).
-    pub(super) fn remember(&self, token: &str, verified: Verified, now: f64) {
-        let remaining = (verified.exp + self.leeway - now).max(0.0);
-        let stay = Duration::try_from_secs_f64(remaining)
-            .unwrap_or(Self::LONGEST_STAY)
-            .min(Self::LONGEST_STAY);
-        self.entries.insert(token.into(), Entry { verified, stay });
+    /// Remembers a token verified just now.
+    pub(super) fn remember(&self, token: &str, verified: Verified) {
+        self.entries.insert(
+            token.into(),
+            Entry {
+                verified,
+                at: Instant::now(),
+            },
+        );
     }
 }
 
@@ -104,38 +108,53 @@ mod tests {
             exp: 1_000.0,
             nbf: Some(500.0),
         };
-        cache.remember("t", verified, 600.0);
+        cache.remember("t", verified);
         assert_eq!(cache.lookup("t", 700.0), Some(user));
         assert_eq!(cache.lookup("t", 1_029.0), Some(user), "within the leeway");
+        assert_eq!(cache.lookup("t", 469.0), None, "not valid yet");
+        assert_eq!(cache.lookup("other", 700.0), None);
         assert_eq!(
             cache.lookup("t", 1_031.0),
             None,
             "expired: verified again, and refused"
         );
-        assert_eq!(cache.lookup("t", 469.0), None, "not valid yet");
-        assert_eq!(cache.lookup("other", 700.0), None);
     }
 
     #[test]
-    fn a_token_is_forgotten_once_expired_and_after_an_hour_at_most() {
+    fn an_expired_token_is_forgotten_on_its_next_lookup() {
         let cache = VerifiedTokens::new(0.0);
         let user = UserId::parse(SUB).expect("uuid");
-        let at = |exp| Verified {
-            user,
-            exp,
-            nbf: None,
-        };
-        cache.remember("expired", at(1_000.0), 2_000.0);
-        cache.remember("far", at(1e12), 2_000.0);
-        cache.entries.run_pending_tasks();
-        assert_eq!(
-            cache.entries.get("expired").map(|entry| entry.stay),
-            None,
-            "an expired token is not kept"
+        cache.remember(
+            "expired",
+            Verified {
+                user,
+                exp: 1_000.0,
+                nbf: None,
+            },
         );
-        assert_eq!(
-            cache.entries.get("far").map(|entry| entry.stay),
-            Some(VerifiedTokens::LONGEST_STAY)
+        assert_eq!(cache.entries.len(), 1);
+        assert_eq!(cache.lookup("expired", 2_000.0), None);
+        assert_eq!(cache.entries.len(), 0, "the stale entry is gone");
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = VerifiedTokens::new(0.0);
+        let user = UserId::parse(SUB).expect("uuid");
+        for i in 0..(VerifiedTokens::CAPACITY * 2) {
+            cache.remember(
+                &format!("token-{i}"),
+                Verified {
+                    user,
+                    exp: 1e12,
+                    nbf: None,
+                },
+            );
+        }
+        assert!(
+            cache.entries.len() <= VerifiedTokens::CAPACITY + VerifiedTokens::CAPACITY / 10,
+            "{} entries",
+            cache.entries.len()
         );
     }
 }

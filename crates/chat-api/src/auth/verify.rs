@@ -103,7 +103,7 @@ impl TokenVerifier {
             return Ok(user);
         }
         let verified = self.verify_signed(token)?;
-        self.verified.remember(token, verified, now);
+        self.verified.remember(token, verified);
         Ok(verified.user)
     }
 
