@@ -52,6 +52,8 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long an `Idempotency-Key` is kept at least (then purged).
+    pub idempotency_key_ttl: Duration,
 }
 
 /// Where logs go and how much of them.
@@ -179,6 +181,11 @@ impl Config {
                 "SHUTDOWN_GRACE_SECONDS",
                 30,
                 0..=3_600,
+            )?),
+            idempotency_key_ttl: Duration::from_secs(env.parse_in(
+                "IDEMPOTENCY_KEY_TTL_SECONDS",
+                86_400,
+                1..=31_536_000,
             )?),
         };
         for origin in &config.cors_allowed_origins {
@@ -395,6 +402,7 @@ mod tests {
         assert_eq!(config.jwt.leeway, Duration::from_secs(30));
         assert!(config.run_migrations);
         assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(config.idempotency_key_ttl, Duration::from_secs(86_400));
         assert_eq!(config.logging.format, LogFormat::Pretty);
     }
 
