@@ -2,13 +2,15 @@
 //!
 //! Table names are part of the contract (other services read and write them):
 //! `users`, `chats`, `kmeans_data`. `user_chat_counts` is internal: triggers on
-//! `chats` keep it, whoever writes.
+//! `chats` keep it, whoever writes. `idempotency_keys` is internal too: the
+//! responses of keyed creates, for safe retries.
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_tables;
 mod m20261124_000002_chat_counter;
 mod m20261130_000003_chat_counter_slots;
+mod m20261130_000004_idempotency_keys;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -21,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_tables::Migration),
             Box::new(m20261124_000002_chat_counter::Migration),
             Box::new(m20261130_000003_chat_counter_slots::Migration),
+            Box::new(m20261130_000004_idempotency_keys::Migration),
         ]
     }
 }
@@ -41,6 +44,20 @@ pub(crate) enum UserChatCounts {
     UserId,
     Slot,
     N,
+}
+
+/// Stored responses of keyed creates (migration 000004).
+#[derive(DeriveIden)]
+pub(crate) enum IdempotencyKeys {
+    Table,
+    UserId,
+    IdempotencyKey,
+    Fingerprint,
+    ChatId,
+    ResponseStatus,
+    ResponseHeaders,
+    ResponseBody,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]

@@ -7,7 +7,7 @@ use chat_testing::{TestDatabase, TestSqlite};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
-const TABLES: [&str; 3] = ["users", "chats", "kmeans_data"];
+const TABLES: [&str; 4] = ["users", "chats", "kmeans_data", "idempotency_keys"];
 
 async fn connect(url: &str) -> DatabaseConnection {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -86,7 +86,10 @@ async fn counter_works(db: &DatabaseConnection) {
 async fn up_down_up(url: &str) {
     let db = connect(url).await;
     Migrator::up(&db, None).await.expect("up");
-    assert_eq!(tables(&db).await, ["chats", "kmeans_data", "users"]);
+    assert_eq!(
+        tables(&db).await,
+        ["chats", "idempotency_keys", "kmeans_data", "users"]
+    );
     assert!(
         Migrator::get_pending_migrations(&db)
             .await
@@ -99,7 +102,10 @@ async fn up_down_up(url: &str) {
     assert!(tables(&db).await.is_empty(), "down removes every table");
 
     Migrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await, ["chats", "kmeans_data", "users"]);
+    assert_eq!(
+        tables(&db).await,
+        ["chats", "idempotency_keys", "kmeans_data", "users"]
+    );
     counter_works(&db).await;
     db.close().await.expect("close");
 }

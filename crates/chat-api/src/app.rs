@@ -55,6 +55,8 @@ pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
     state: web::Data<AppState>,
+    /// The background purge of expired idempotency keys, stopped with the server.
+    purge: tokio::task::AbortHandle,
 }
 
 impl std::fmt::Debug for Application {
@@ -160,6 +162,11 @@ impl Application {
             schema_at_start(storage.schema.as_ref()).await
         };
         let state = web::Data::new(AppState::new(storage, Metrics::new(), schema_ready));
+        let purge = tokio::spawn(purge_idempotency_keys(
+            std::sync::Arc::downgrade(&state.clone().into_inner()),
+            config.idempotency_key_ttl,
+        ))
+        .abort_handle();
         if !schema_ready && config.run_migrations {
             tokio::spawn(migrate_in_background(state.clone()));
         } else if !schema_ready {
@@ -219,6 +226,7 @@ impl Application {
             address,
             server,
             state,
+            purge,
         })
     }
 
@@ -245,6 +253,7 @@ impl Application {
     /// Serves until stopped, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.purge.abort();
         self.state.storage.pool.close().await;
         tracing::info!("stopped");
         result
@@ -270,6 +279,7 @@ fn cors(origins: &[String]) -> Cors {
             header::CONTENT_TYPE,
             header::IF_MATCH,
             header::IF_NONE_MATCH,
+            header::HeaderName::from_static(crate::idempotency::IDEMPOTENCY_KEY),
             telemetry::X_REQUEST_ID,
         ])
         .expose_headers([
@@ -279,6 +289,7 @@ fn cors(origins: &[String]) -> Cors {
             header::RETRY_AFTER,
             header::HeaderName::from_static(routes::chats::X_TOTAL_COUNT),
             header::HeaderName::from_static(routes::chats::X_NEXT_CURSOR),
+            header::HeaderName::from_static(crate::idempotency::IDEMPOTENT_REPLAYED),
             telemetry::X_REQUEST_ID,
         ])
         .max_age(600)
@@ -349,6 +360,45 @@ async fn migrate_in_background(state: web::Data<AppState>) {
             Ok(Err(error)) => {
                 tracing::error!(error = %Chain(&error), "migrations failed; /chat stays unavailable");
                 return;
+            }
+        }
+    }
+}
+
+/// Keys in a purge batch: small, so a batch holds its row locks briefly.
+const PURGE_BATCH: u32 = 500;
+
+/// How often expired idempotency keys are looked for: a tenth of the time to
+/// live, between 1 s and 60 s, so a key outlives its TTL by little.
+fn purge_interval(ttl: Duration) -> Duration {
+    (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// Deletes idempotency keys older than `ttl`, in small batches, until the
+/// server's state is gone (or the task is aborted at shutdown). A failed
+/// round is logged and tried again at the next tick.
+async fn purge_idempotency_keys(state: std::sync::Weak<AppState>, ttl: Duration) {
+    let interval = purge_interval(ttl);
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        let Ok(chats) = state.chats() else {
+            continue;
+        };
+        let Some(cutoff) = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| chrono::Utc::now().checked_sub_signed(ttl))
+        else {
+            return;
+        };
+        let cutoff = chat_domain::Timestamp::from_datetime(cutoff);
+        match chats.purge_idempotency_keys(cutoff, PURGE_BATCH).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "expired idempotency keys purged"),
+            Err(error) => {
+                tracing::warn!(error = %Chain(&error), "purging expired idempotency keys failed")
             }
         }
     }

@@ -9,6 +9,7 @@ use jsonwebtoken::Algorithm;
 use secrecy::SecretBox;
 
 pub use crate::auth::JwtSettings;
+use crate::auth::keys::check_production_keys;
 use crate::auth::{TokenVerifier, default_algorithm_for_pem, is_hmac};
 
 /// Development (the default) or production, which refuses weak settings.
@@ -16,7 +17,8 @@ use crate::auth::{TokenVerifier, default_algorithm_for_pem, is_hmac};
 pub enum AppEnv {
     /// Lenient: a random JWT secret is made when none is configured.
     Development,
-    /// Strict: a JWT key is required and a secret must be at least 32 bytes.
+    /// Strict: a JWT key is required; a secret must be at least 32 bytes (48
+    /// with HS384, 64 with HS512) and an RSA key at least 2048 bits.
     Production,
 }
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long an `Idempotency-Key` is kept at least (then purged).
+    pub idempotency_key_ttl: Duration,
 }
 
 /// Where logs go and how much of them.
@@ -178,6 +182,11 @@ impl Config {
                 30,
                 0..=3_600,
             )?),
+            idempotency_key_ttl: Duration::from_secs(env.parse_in(
+                "IDEMPOTENCY_KEY_TTL_SECONDS",
+                86_400,
+                1..=31_536_000,
+            )?),
         };
         for origin in &config.cors_allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
@@ -214,12 +223,6 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
             secret = Some(random_secret());
             generated_secret = true;
         }
-        (Some(bytes), _, AppEnv::Production) if bytes.len() < 32 => {
-            return Err(refuse(format!(
-                "JWT_SECRET is {} bytes; APP_ENV=production requires at least 32",
-                bytes.len()
-            )));
-        }
         _ => {}
     }
 
@@ -249,6 +252,10 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
                 "JWT_ALGORITHMS lists {alg:?} but JWT_PUBLIC_KEY_FILE is not set"
             )));
         }
+    }
+    if app_env == AppEnv::Production {
+        check_production_keys(secret.as_deref(), public_key_pem.as_deref(), &algorithms)
+            .map_err(refuse)?;
     }
     let settings = JwtSettings {
         secret: secret.map(|bytes| SecretBox::new(bytes.into_boxed_slice())),
@@ -395,6 +402,7 @@ mod tests {
         assert_eq!(config.jwt.leeway, Duration::from_secs(30));
         assert!(config.run_migrations);
         assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(config.idempotency_key_ttl, Duration::from_secs(86_400));
         assert_eq!(config.logging.format, LogFormat::Pretty);
     }
 
@@ -408,6 +416,55 @@ mod tests {
         let good =
             config(&[("APP_ENV", "production"), ("JWT_SECRET", &"x".repeat(32))]).expect("valid");
         assert!(!good.jwt.generated_secret);
+    }
+
+    fn fixture(name: &str) -> String {
+        format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn production_secrets_must_fit_the_strictest_hmac_algorithm() {
+        for (alg, needed) in [("HS256", 32), ("HS384", 48), ("HS512", 64)] {
+            let short = "x".repeat(needed - 1);
+            let error = config(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", &short),
+                ("JWT_ALGORITHMS", alg),
+            ])
+            .expect_err("refused");
+            let line = error.to_string();
+            assert!(line.starts_with("JWT_SECRET is"), "{line}");
+            assert!(
+                line.contains(&format!("{} bytes", needed - 1))
+                    && line.contains(&format!("at least {needed}")),
+                "{line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+            let exact = "x".repeat(needed);
+            config(&[
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", &exact),
+                ("JWT_ALGORITHMS", alg),
+            ])
+            .expect("long enough");
+            // Development stays lenient.
+            config(&[("JWT_SECRET", "short"), ("JWT_ALGORITHMS", alg)]).expect("development");
+        }
+    }
+
+    #[test]
+    fn production_refuses_rsa_keys_under_2048_bits() {
+        let small = fixture("rsa_2047_public.pem");
+        let error = config(&[("APP_ENV", "production"), ("JWT_PUBLIC_KEY_FILE", &small)])
+            .expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "JWT_PUBLIC_KEY_FILE holds a 2047-bit RSA key; APP_ENV=production requires at least 2048 bits"
+        );
+        let enough = fixture("rsa_public.pem");
+        config(&[("APP_ENV", "production"), ("JWT_PUBLIC_KEY_FILE", &enough)]).expect("2048 bits");
+        // Development stays lenient.
+        config(&[("JWT_PUBLIC_KEY_FILE", &small)]).expect("development");
     }
 
     #[test]

@@ -110,6 +110,12 @@ pub enum ApiError {
     },
     /// 400: the body is not JSON.
     MalformedJson(String),
+    /// 400: a request header is malformed; the detail names it.
+    BadHeader(String),
+    /// 409: a request with this `Idempotency-Key` is still being processed.
+    IdempotencyKeyInFlight,
+    /// 422: this `Idempotency-Key` was used with another request body.
+    IdempotencyKeyReused,
     /// 413: the body exceeds the limit (in bytes).
     PayloadTooLarge(usize),
     /// 415: the body is not declared as JSON.
@@ -165,6 +171,7 @@ impl ApiError {
             Self::Unauthorized(error) => error.detail().to_owned(),
             Self::NotFound(detail)
             | Self::MalformedJson(detail)
+            | Self::BadHeader(detail)
             | Self::UnsupportedMediaType(detail) => detail.clone(),
             Self::MethodNotAllowed { allow } => {
                 format!("method not allowed; this route accepts {allow}")
@@ -174,6 +181,12 @@ impl ApiError {
             }
             Self::Invalid { detail, .. } => (*detail).to_owned(),
             Self::PreconditionFailed => "If-Match does not match the chat's current ETag".into(),
+            Self::IdempotencyKeyInFlight => {
+                "a request with this Idempotency-Key is still being processed; retry later".into()
+            }
+            Self::IdempotencyKeyReused => {
+                "this Idempotency-Key was already used with a different request body".into()
+            }
             Self::HeadersTooLarge => "request headers are too large".into(),
             Self::BodyTimeout => "the request body was not received in time".into(),
             Self::Unavailable(_) => "the service is temporarily unavailable; retry shortly".into(),
@@ -223,7 +236,9 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::BadHeader(_) => StatusCode::BAD_REQUEST,
+            Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -255,6 +270,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            Self::IdempotencyKeyInFlight => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(1_u32));
             }
             _ => {}
         }

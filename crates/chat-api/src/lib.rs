@@ -5,6 +5,7 @@
 //! - [`params`], [`body`], [`dto`]: what a request carries, each invalid field
 //!   collected by [`fields`] so one 422 lists them all;
 //! - [`routes`]: thin handlers, one per operation;
+//! - [`idempotency`]: the `Idempotency-Key` header, body fingerprints, replays;
 //! - [`error`]: the one mapping to `application/problem+json`;
 //! - [`storage`]: the domain's ports the service runs over (no adapter named);
 //! - [`app`]: [`Application::build`], which binds and wires everything;
@@ -21,6 +22,7 @@ pub mod dto;
 pub mod error;
 pub mod etag;
 pub mod fields;
+pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

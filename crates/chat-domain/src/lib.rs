@@ -8,6 +8,7 @@
 //!   [`Title`], [`Description`], [`Centroids`], [`Timestamp`], [`Version`];
 //! - entities and commands: [`Chat`], [`KmeansData`], [`NewChat`],
 //!   [`ChatReplacement`], [`ChatPatch`];
+//! - safe retries: [`IdempotencyKey`], [`IdempotentRequest`], [`StoredResponse`];
 //! - paging: [`PageRequest`], [`Page`], [`ChatCursor`];
 //! - ports: [`ChatRepository`], [`KmeansDataRepository`] (both: [`ChatStore`]), and
 //!   for an operations edge [`Readiness`], [`SchemaMigrations`], [`ConnectionPool`];
@@ -18,6 +19,7 @@
 
 mod chat;
 mod error;
+mod idempotency;
 mod ids;
 mod kmeans;
 pub mod memory;
@@ -31,6 +33,10 @@ pub use chat::{
     ExpectedVersion, NewChat, Title, TitleError, Version,
 };
 pub use error::DomainError;
+pub use idempotency::{
+    IdempotencyKey, IdempotencyKeyError, IdempotentOutcome, IdempotentRequest, KeyedCreate,
+    StoredResponse,
+};
 pub use ids::{ChatId, IdError, KmeansDataId, UserId};
 pub use kmeans::{Centroids, CentroidsError, KmeansData, NewKmeansData};
 pub use page::{ChatCursor, Limit, LimitError, Page, PageRequest, PageStart, Skip, SkipError};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::chat::{Chat, ChatChanges, ExpectedVersion};
+use crate::idempotency::{IdempotencyKey, IdempotentOutcome, IdempotentRequest, StoredResponse};
 use crate::ids::{ChatId, UserId};
 use crate::kmeans::KmeansData;
 use crate::page::{ChatCursor, Page, PageRequest, PageStart};
@@ -22,6 +23,15 @@ struct State {
     users: HashSet<UserId>,
     chats: HashMap<ChatId, Chat>,
     kmeans: Vec<KmeansData>,
+    keys: HashMap<(UserId, IdempotencyKey), StoredKey>,
+}
+
+/// A keyed create's record: what a replay compares and answers.
+#[derive(Debug)]
+struct StoredKey {
+    fingerprint: String,
+    response: StoredResponse,
+    created_at: Timestamp,
 }
 
 /// Chats and k-means results in a mutex-guarded map, with the same observable
@@ -40,6 +50,11 @@ impl InMemoryRepository {
     /// Whether `user` has been provisioned (by a first write).
     pub fn has_user(&self, user: UserId) -> bool {
         self.lock().users.contains(&user)
+    }
+
+    /// How many idempotency keys are stored, for every user.
+    pub fn idempotency_key_count(&self) -> usize {
+        self.lock().keys.len()
     }
 
     /// How many k-means results are stored, for every chat of every user.
@@ -79,6 +94,60 @@ impl ChatRepository for InMemoryRepository {
         state.users.insert(chat.user_id);
         state.chats.insert(chat.id, chat.clone());
         Ok(())
+    }
+
+    async fn insert_idempotent(
+        &self,
+        chat: &Chat,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotentOutcome, RepositoryError> {
+        // One lock for the check and both writes: no call is ever seen in
+        // flight, and the key exists exactly when its chat does.
+        let mut state = self.lock();
+        let slot = (chat.user_id, request.key.clone());
+        if let Some(stored) = state.keys.get(&slot) {
+            return Ok(if stored.fingerprint == request.fingerprint {
+                IdempotentOutcome::Replayed(stored.response.clone())
+            } else {
+                IdempotentOutcome::KeyReused
+            });
+        }
+        if state.chats.contains_key(&chat.id) {
+            return Err(RepositoryError::Conflict(format!(
+                "chat {} already exists",
+                chat.id
+            )));
+        }
+        state.users.insert(chat.user_id);
+        state.chats.insert(chat.id, chat.clone());
+        state.keys.insert(
+            slot,
+            StoredKey {
+                fingerprint: request.fingerprint.clone(),
+                response: request.response.clone(),
+                created_at: chat.created_at,
+            },
+        );
+        Ok(IdempotentOutcome::Created)
+    }
+
+    async fn purge_idempotency_keys(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, RepositoryError> {
+        let mut state = self.lock();
+        let expired: Vec<(UserId, IdempotencyKey)> = state
+            .keys
+            .iter()
+            .filter(|(_, stored)| stored.created_at < created_before)
+            .map(|(slot, _)| slot.clone())
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        for slot in &expired {
+            state.keys.remove(slot);
+        }
+        Ok(expired.len() as u64)
     }
 
     async fn find(&self, owner: UserId, id: ChatId) -> Result<Option<Chat>, RepositoryError> {

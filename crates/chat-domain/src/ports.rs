@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::chat::{Chat, ChatChanges, ExpectedVersion};
+use crate::idempotency::{IdempotentOutcome, IdempotentRequest};
 use crate::ids::{ChatId, UserId};
 use crate::kmeans::KmeansData;
 use crate::page::{Page, PageRequest};
@@ -44,6 +45,30 @@ pub trait ChatRepository: Send + Sync {
     /// Stores a new chat and, in the same transaction, its owner's user row if
     /// this is the owner's first write. Safe under concurrent first writes.
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError>;
+
+    /// [`ChatRepository::insert`] under an idempotency key of the chat's owner.
+    ///
+    /// When the owner has not used `request.key`, the chat, the owner's row
+    /// and the key (with its fingerprint and response) are stored atomically:
+    /// the key exists exactly when its chat does ([`IdempotentOutcome::Created`]).
+    /// When the key was used before, nothing is written: the stored response
+    /// if the fingerprint is the same ([`IdempotentOutcome::Replayed`]), else
+    /// [`IdempotentOutcome::KeyReused`]. While another call with the same key
+    /// has not finished, [`IdempotentOutcome::InFlight`], without waiting for it.
+    async fn insert_idempotent(
+        &self,
+        chat: &Chat,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotentOutcome, RepositoryError>;
+
+    /// Deletes at most `limit` idempotency keys stored before `created_before`
+    /// and answers how many went. Never waits for a writer: call it again
+    /// while it deletes `limit`.
+    async fn purge_idempotency_keys(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, RepositoryError>;
 
     /// The owner's chat with this id, if any.
     async fn find(&self, owner: UserId, id: ChatId) -> Result<Option<Chat>, RepositoryError>;
@@ -111,6 +136,22 @@ impl<T: ChatRepository + KmeansDataRepository + ?Sized> ChatStore for T {}
 impl<T: ChatRepository + ?Sized> ChatRepository for Arc<T> {
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
         (**self).insert(chat).await
+    }
+
+    async fn insert_idempotent(
+        &self,
+        chat: &Chat,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotentOutcome, RepositoryError> {
+        (**self).insert_idempotent(chat, request).await
+    }
+
+    async fn purge_idempotency_keys(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, RepositoryError> {
+        (**self).purge_idempotency_keys(created_before, limit).await
     }
 
     async fn find(&self, owner: UserId, id: ChatId) -> Result<Option<Chat>, RepositoryError> {

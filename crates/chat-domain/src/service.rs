@@ -2,6 +2,9 @@
 
 use crate::chat::{Chat, ChatChanges, ChatPatch, ChatReplacement, ExpectedVersion, NewChat};
 use crate::error::DomainError;
+use crate::idempotency::{
+    IdempotencyKey, IdempotentOutcome, IdempotentRequest, KeyedCreate, StoredResponse,
+};
 use crate::ids::{ChatId, UserId};
 use crate::kmeans::{KmeansData, NewKmeansData};
 use crate::page::{Page, PageRequest};
@@ -33,6 +36,55 @@ impl<R: ChatRepository> ChatService<R> {
         let chat = Chat::create(owner, command, Timestamp::now());
         self.repository.insert(&chat).await?;
         Ok(chat)
+    }
+
+    /// Creates a chat under an idempotency key of `owner`. `respond` renders
+    /// the response for the new chat before anything is written, because the
+    /// response is stored atomically with the chat. Answers what
+    /// [`ChatRepository::insert_idempotent`] decided.
+    pub async fn create_idempotent(
+        &self,
+        owner: UserId,
+        command: NewChat,
+        key: IdempotencyKey,
+        fingerprint: String,
+        respond: impl FnOnce(&Chat) -> StoredResponse + Send,
+    ) -> Result<KeyedCreate, DomainError> {
+        let chat = Chat::create(owner, command, Timestamp::now());
+        let request = IdempotentRequest {
+            key,
+            fingerprint,
+            response: respond(&chat),
+        };
+        Ok(
+            match self.repository.insert_idempotent(&chat, &request).await? {
+                IdempotentOutcome::Created => KeyedCreate::Created(request.response),
+                IdempotentOutcome::Replayed(stored) => KeyedCreate::Replayed(stored),
+                IdempotentOutcome::KeyReused => KeyedCreate::KeyReused,
+                IdempotentOutcome::InFlight => KeyedCreate::InFlight,
+            },
+        )
+    }
+
+    /// Deletes idempotency keys stored before `created_before`, in batches of
+    /// `batch`, until none is left; answers how many went.
+    pub async fn purge_idempotency_keys(
+        &self,
+        created_before: Timestamp,
+        batch: u32,
+    ) -> Result<u64, DomainError> {
+        let batch = batch.max(1);
+        let mut purged = 0;
+        loop {
+            let deleted = self
+                .repository
+                .purge_idempotency_keys(created_before, batch)
+                .await?;
+            purged += deleted;
+            if deleted < u64::from(batch) {
+                return Ok(purged);
+            }
+        }
     }
 
     /// One of `owner`'s chats.

@@ -3,19 +3,20 @@
 
 use async_trait::async_trait;
 use chat_domain::{
-    Chat, ChatChanges, ChatId, ChatRepository, DescriptionPatch, ExpectedVersion, KmeansData,
-    KmeansDataRepository, Page, PageRequest, PageStart, RepositoryError, Timestamp, UserId,
+    Chat, ChatChanges, ChatId, ChatRepository, DescriptionPatch, ExpectedVersion,
+    IdempotentOutcome, IdempotentRequest, KmeansData, KmeansDataRepository, Page, PageRequest,
+    PageStart, RepositoryError, StoredResponse, Timestamp, UserId,
 };
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, ExprTrait, OnConflict, Query, SelectStatement, WithClause,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Statement, Value,
 };
 
 use crate::database::Database;
-use crate::entities::{chats, kmeans_data, user_chat_counts, users};
+use crate::entities::{chats, idempotency_keys, kmeans_data, user_chat_counts, users};
 use crate::error::repository_error;
 use crate::mapping::{centroids_column, chat_from_row, chat_to_row, k_column, kmeans_from_row};
 use crate::session::Session;
@@ -66,6 +67,117 @@ impl SeaOrmRepository {
         }
     }
 
+    /// The key's stored row, in a statement of its own.
+    async fn stored_key(
+        session: &Session,
+        owner: UserId,
+        request: &IdempotentRequest,
+    ) -> Result<Option<StoredKeyRow>, RepositoryError> {
+        idempotency_keys::Entity::find_by_id((*owner.as_uuid(), request.key.as_str().to_owned()))
+            .select_only()
+            .column(idempotency_keys::Column::Fingerprint)
+            .column(idempotency_keys::Column::ResponseStatus)
+            .column(idempotency_keys::Column::ResponseHeaders)
+            .column(idempotency_keys::Column::ResponseBody)
+            .into_model::<StoredKeyRow>()
+            .one(session)
+            .await
+            .map_err(repository_error)
+    }
+
+    /// PostgreSQL: [`POSTGRES_KEYED_INSERT`], one statement.
+    async fn insert_keyed_postgres(
+        session: &Session,
+        chat: &Chat,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotentOutcome, RepositoryError> {
+        let mut values = key_values(chat, request)?;
+        values.push(chat.title.as_str().into());
+        values.push(
+            chat.description
+                .as_ref()
+                .map(|d| d.as_str().to_owned())
+                .into(),
+        );
+        values.push(chat.version.get().into());
+        let statement =
+            Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES_KEYED_INSERT, values);
+        let row = session
+            .query_one_raw(statement)
+            .await
+            .map_err(repository_error)?
+            .ok_or_else(|| RepositoryError::Other("the keyed insert returned no row".into()))?;
+        let got: bool = row.try_get("", "got").map_err(repository_error)?;
+        let created: i64 = row.try_get("", "created").map_err(repository_error)?;
+        let fingerprint: Option<String> =
+            row.try_get("", "fingerprint").map_err(repository_error)?;
+        if let Some(fingerprint) = fingerprint {
+            let stored = StoredKeyRow {
+                fingerprint,
+                response_status: row
+                    .try_get("", "response_status")
+                    .map_err(repository_error)?,
+                response_headers: row
+                    .try_get("", "response_headers")
+                    .map_err(repository_error)?,
+                response_body: row.try_get("", "response_body").map_err(repository_error)?,
+            };
+            return stored.outcome(request);
+        }
+        if created == 1 {
+            return Ok(IdempotentOutcome::Created);
+        }
+        if !got {
+            return Ok(IdempotentOutcome::InFlight);
+        }
+        // The lock was free but the key was taken: its first request committed
+        // after this statement's snapshot was taken. Read it again, now visible.
+        match Self::stored_key(session, chat.user_id, request).await? {
+            Some(stored) => stored.outcome(request),
+            None => Ok(IdempotentOutcome::InFlight),
+        }
+    }
+
+    /// SQLite: one transaction; the key's row is written first, so the
+    /// transaction holds the write lock before it decides anything.
+    async fn insert_keyed_sqlite(
+        session: Session,
+        chat: &Chat,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotentOutcome, RepositoryError> {
+        let backend = session.get_database_backend();
+        let insert_key = Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO idempotency_keys (user_id, idempotency_key, fingerprint, chat_id, \
+             response_status, response_headers, response_body, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+            key_values(chat, request)?,
+        );
+        let transaction = session.begin().await?;
+        let inserted = transaction
+            .execute_raw(insert_key)
+            .await
+            .map_err(repository_error)?
+            .rows_affected();
+        if inserted == 0 {
+            // Dropping the transaction rolls it back: nothing was written.
+            return match Self::stored_key(&transaction, chat.user_id, request).await? {
+                Some(stored) => stored.outcome(request),
+                None => Ok(IdempotentOutcome::InFlight),
+            };
+        }
+        transaction
+            .execute(&provision_query(chat))
+            .await
+            .map_err(repository_error)?;
+        transaction
+            .execute(&chats::Entity::insert(chat_to_row(chat)).into_query())
+            .await
+            .map_err(repository_error)?;
+        transaction.commit().await?;
+        Ok(IdempotentOutcome::Created)
+    }
+
     /// After a conditional write touched no row: was the chat missing (or
     /// another user's), or was its version stale? Only asked on that path, so
     /// the successful write stays one statement.
@@ -91,6 +203,110 @@ impl SeaOrmRepository {
             Err(error) => repository_error(error),
         }
     }
+}
+
+/// A keyed create on PostgreSQL, in one statement (its own transaction):
+///
+/// - `key_lock`: `pg_try_advisory_xact_lock` on a hash of (user, key). It never
+///   waits: `false` means another statement with this key holds it, i.e. is in
+///   flight. Held until this statement's transaction ends.
+/// - `existing`: the key's stored row, if committed before this statement.
+/// - `fresh`: one row only when the lock was taken and the key is unused; every
+///   write below selects from it, so a request that finds the key in use or in
+///   flight writes (and waits for) nothing, not even the `users` row.
+/// - `provisioned`, `stored`, `created`: the owner's row, the key's row and the
+///   chat, which is inserted from the key's `RETURNING`: both or neither.
+///
+/// $1 user, $2 key, $3 fingerprint, $4 chat id, $5 status, $6 headers, $7 body,
+/// $8 created_at, $9 title, $10 description, $11 version.
+const POSTGRES_KEYED_INSERT: &str = r#"
+WITH key_lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtextextended($1::text || ' ' || $2, 0)) AS got
+),
+existing AS (
+    SELECT fingerprint, response_status, response_headers, response_body
+      FROM idempotency_keys
+     WHERE user_id = $1 AND idempotency_key = $2
+),
+fresh AS (
+    SELECT got FROM key_lock WHERE got AND NOT EXISTS (SELECT 1 FROM existing)
+),
+provisioned AS (
+    INSERT INTO users (id, created_at)
+    SELECT $1, $8 FROM fresh
+    ON CONFLICT (id) DO NOTHING
+),
+stored AS (
+    INSERT INTO idempotency_keys (user_id, idempotency_key, fingerprint, chat_id,
+                                  response_status, response_headers, response_body, created_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM fresh
+    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+    RETURNING chat_id
+),
+created AS (
+    INSERT INTO chats (id, user_id, title, description, created_at, updated_at, version)
+    SELECT chat_id, $1, $9, $10, $8, $8, $11 FROM stored
+    RETURNING id
+)
+SELECT (SELECT got FROM key_lock) AS got,
+       (SELECT count(*) FROM created) AS created,
+       existing.fingerprint, existing.response_status,
+       existing.response_headers, existing.response_body
+  FROM (SELECT 1) AS one LEFT JOIN existing ON true
+"#;
+
+/// The purge's batch: the oldest expired keys, skipping rows another purge
+/// holds, so purges never wait for each other.
+const POSTGRES_PURGE: &str = "DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN \
+     (SELECT user_id, idempotency_key FROM idempotency_keys WHERE created_at < $1 \
+      ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
+const SQLITE_PURGE: &str = "DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN \
+     (SELECT user_id, idempotency_key FROM idempotency_keys WHERE created_at < ? \
+      ORDER BY created_at LIMIT ?)";
+
+/// A stored key's fingerprint and response, as read back.
+#[derive(Debug, FromQueryResult)]
+struct StoredKeyRow {
+    fingerprint: String,
+    response_status: i16,
+    response_headers: String,
+    response_body: String,
+}
+
+impl StoredKeyRow {
+    /// A replay when the fingerprints agree, else the key was reused.
+    fn outcome(self, request: &IdempotentRequest) -> Result<IdempotentOutcome, RepositoryError> {
+        if self.fingerprint != request.fingerprint {
+            return Ok(IdempotentOutcome::KeyReused);
+        }
+        let headers: Vec<(String, String)> = serde_json::from_str(&self.response_headers)
+            .map_err(|error| RepositoryError::Other(Box::new(error)))?;
+        Ok(IdempotentOutcome::Replayed(StoredResponse {
+            status: u16::try_from(self.response_status)
+                .map_err(|error| RepositoryError::Other(Box::new(error)))?,
+            headers,
+            body: self.response_body,
+        }))
+    }
+}
+
+/// The key's row as values: (user, key, fingerprint, chat, status, headers, body, created_at).
+fn key_values(chat: &Chat, request: &IdempotentRequest) -> Result<Vec<Value>, RepositoryError> {
+    let headers = serde_json::to_string(&request.response.headers)
+        .map_err(|error| RepositoryError::Other(Box::new(error)))?;
+    let status = i16::try_from(request.response.status)
+        .map_err(|error| RepositoryError::Other(Box::new(error)))?;
+    Ok(vec![
+        (*chat.user_id.as_uuid()).into(),
+        request.key.as_str().into(),
+        request.fingerprint.as_str().into(),
+        (*chat.id.as_uuid()).into(),
+        status.into(),
+        headers.into(),
+        request.response.body.as_str().into(),
+        chat.created_at.as_datetime().into(),
+    ])
 }
 
 /// A row of the list query: a chat and its owner's total.
@@ -122,6 +338,24 @@ impl ListedChat {
     }
 }
 
+/// The owner's row, for their first write. ON CONFLICT DO NOTHING makes
+/// concurrent first writes race-free.
+fn provision_query(chat: &Chat) -> sea_orm::sea_query::InsertStatement {
+    Query::insert()
+        .into_table(users::Entity)
+        .columns([users::Column::Id, users::Column::CreatedAt])
+        .values_panic([
+            (*chat.user_id.as_uuid()).into(),
+            chat.created_at.as_datetime().into(),
+        ])
+        .on_conflict(
+            OnConflict::column(users::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned()
+}
+
 /// `version IN (…)` when the writer stated a precondition.
 fn version_condition(expected: &ExpectedVersion) -> Option<sea_orm::sea_query::SimpleExpr> {
     match expected {
@@ -135,21 +369,7 @@ fn version_condition(expected: &ExpectedVersion) -> Option<sea_orm::sea_query::S
 #[async_trait]
 impl ChatRepository for SeaOrmRepository {
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
-        // First write of this user: provision the row. ON CONFLICT DO NOTHING
-        // makes concurrent first writes race-free.
-        let provision = Query::insert()
-            .into_table(users::Entity)
-            .columns([users::Column::Id, users::Column::CreatedAt])
-            .values_panic([
-                (*chat.user_id.as_uuid()).into(),
-                chat.created_at.as_datetime().into(),
-            ])
-            .on_conflict(
-                OnConflict::column(users::Column::Id)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .to_owned();
+        let provision = provision_query(chat);
         let insert = chats::Entity::insert(chat_to_row(chat)).into_query();
         self.db
             .bounded(async {
@@ -178,6 +398,51 @@ impl ChatRepository for SeaOrmRepository {
                     .await
                     .map_err(repository_error)?;
                 transaction.commit().await
+            })
+            .await
+    }
+
+    async fn insert_idempotent(
+        &self,
+        chat: &Chat,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotentOutcome, RepositoryError> {
+        self.db
+            .bounded(async {
+                let session = self.db.session().await?;
+                if session.supports_writable_cte() {
+                    Self::insert_keyed_postgres(&session, chat, request).await
+                } else {
+                    Self::insert_keyed_sqlite(session, chat, request).await
+                }
+            })
+            .await
+    }
+
+    async fn purge_idempotency_keys(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, RepositoryError> {
+        self.db
+            .bounded(async {
+                let session = self.db.session().await?;
+                let backend = session.get_database_backend();
+                let sql = if backend == DbBackend::Postgres {
+                    POSTGRES_PURGE
+                } else {
+                    SQLITE_PURGE
+                };
+                let statement = Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    [created_before.as_datetime().into(), i64::from(limit).into()],
+                );
+                Ok(session
+                    .execute_raw(statement)
+                    .await
+                    .map_err(repository_error)?
+                    .rows_affected())
             })
             .await
     }

@@ -99,8 +99,9 @@ mod cases {
     use chat_domain::{
         Centroids, Chat, ChatChanges, ChatCursor, ChatId, ChatPatch, ChatReplacement,
         ChatRepository, ChatService, ChatStore, Description, DescriptionPatch, DomainError,
-        ExpectedVersion, KmeansDataRepository, Limit, NewChat, NewKmeansData, PageRequest,
-        PageStart, RepositoryError, Skip, Timestamp, Title, UserId, Version,
+        ExpectedVersion, IdempotencyKey, IdempotentOutcome, IdempotentRequest,
+        KmeansDataRepository, Limit, NewChat, NewKmeansData, PageRequest, PageStart,
+        RepositoryError, Skip, StoredResponse, Timestamp, Title, UserId, Version,
     };
     use futures_util::future::join_all;
     use sea_orm::ConnectionTrait;
@@ -702,6 +703,211 @@ mod cases {
         assert_eq!((page.items.len(), page.total), (100, 100));
     }
 
+    /// A new chat of `owner` and the keyed request that would create it.
+    fn keyed(owner: UserId, key: &str, fingerprint: &str) -> (Chat, IdempotentRequest) {
+        let chat = Chat::create(owner, new_chat("keyed", None), Timestamp::now());
+        let request = IdempotentRequest {
+            key: IdempotencyKey::parse(key).expect("valid key"),
+            fingerprint: fingerprint.to_owned(),
+            response: StoredResponse {
+                status: 201,
+                headers: vec![
+                    ("Location".to_owned(), format!("/chat/{}", chat.id)),
+                    ("ETag".to_owned(), "\"v1\"".to_owned()),
+                ],
+                body: format!("{{\"id\":\"{}\"}}", chat.id),
+            },
+        };
+        (chat, request)
+    }
+
+    async fn total(backend: &Backend, owner: UserId) -> u64 {
+        backend
+            .repo
+            .list(owner, offset(0, 100))
+            .await
+            .expect("list")
+            .total
+    }
+
+    pub async fn a_keyed_create_stores_chat_and_response_and_replays_it(backend: &Backend) {
+        let owner = user();
+        let (chat, first) = keyed(owner, "key-1", "f1");
+        let outcome = backend.repo.insert_idempotent(&chat, &first).await;
+        assert_eq!(outcome.expect("insert"), IdempotentOutcome::Created);
+        assert_eq!(
+            backend.repo.find(owner, chat.id).await.expect("find"),
+            Some(chat.clone())
+        );
+        // A retry generates another chat, but nothing is written: the first
+        // response comes back, headers and body included.
+        let (retry, mut again) = keyed(owner, "key-1", "f1");
+        again.response.body = "not this".into();
+        let outcome = backend.repo.insert_idempotent(&retry, &again).await;
+        assert_eq!(
+            outcome.expect("replay"),
+            IdempotentOutcome::Replayed(first.response.clone())
+        );
+        assert_eq!(
+            backend.repo.find(owner, retry.id).await.expect("find"),
+            None
+        );
+        // The same key with another body creates nothing either.
+        let (other, reused) = keyed(owner, "key-1", "f2");
+        let outcome = backend.repo.insert_idempotent(&other, &reused).await;
+        assert_eq!(outcome.expect("reused"), IdempotentOutcome::KeyReused);
+        assert_eq!(total(backend, owner).await, 1);
+    }
+
+    pub async fn idempotency_keys_are_scoped_to_their_user(backend: &Backend) {
+        let (alice, bob) = (user(), user());
+        for owner in [alice, bob] {
+            let (chat, request) = keyed(owner, "shared", "f");
+            let outcome = backend.repo.insert_idempotent(&chat, &request).await;
+            assert_eq!(outcome.expect("insert"), IdempotentOutcome::Created);
+            assert_eq!(total(backend, owner).await, 1);
+        }
+    }
+
+    pub async fn a_replay_outlives_changes_and_deletion_of_its_chat(backend: &Backend) {
+        let owner = user();
+        let (chat, request) = keyed(owner, "k", "f");
+        backend
+            .repo
+            .insert_idempotent(&chat, &request)
+            .await
+            .expect("insert");
+        let changes = ChatChanges::from(ChatReplacement {
+            title: title("changed"),
+            description: None,
+        });
+        backend
+            .repo
+            .update(
+                owner,
+                chat.id,
+                &changes,
+                &ExpectedVersion::Any,
+                Timestamp::now(),
+            )
+            .await
+            .expect("update");
+        let (retry, again) = keyed(owner, "k", "f");
+        assert_eq!(
+            backend
+                .repo
+                .insert_idempotent(&retry, &again)
+                .await
+                .expect("replay"),
+            IdempotentOutcome::Replayed(request.response.clone())
+        );
+        backend
+            .repo
+            .delete(owner, chat.id, &ExpectedVersion::Any)
+            .await
+            .expect("delete");
+        assert_eq!(
+            backend
+                .repo
+                .insert_idempotent(&retry, &again)
+                .await
+                .expect("replay"),
+            IdempotentOutcome::Replayed(request.response)
+        );
+        assert_eq!(total(backend, owner).await, 0, "the replay created nothing");
+    }
+
+    pub async fn a_failed_keyed_create_leaves_the_key_free(backend: &Backend) {
+        let owner = user();
+        let existing = service(backend)
+            .create(owner, new_chat("taken", None))
+            .await
+            .expect("create");
+        // The chat's insert fails (its id is taken): the key must not be stored.
+        let (mut clash, request) = keyed(owner, "k", "f");
+        clash.id = existing.id;
+        let failed = backend.repo.insert_idempotent(&clash, &request).await;
+        assert!(
+            matches!(failed, Err(RepositoryError::Conflict(_))),
+            "{failed:?}"
+        );
+        let (chat, request) = keyed(owner, "k", "f");
+        assert_eq!(
+            backend
+                .repo
+                .insert_idempotent(&chat, &request)
+                .await
+                .expect("insert"),
+            IdempotentOutcome::Created
+        );
+        assert_eq!(total(backend, owner).await, 2);
+    }
+
+    pub async fn concurrent_keyed_creates_make_exactly_one_chat(backend: &Backend) {
+        let owner = user();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let repo = Arc::clone(&backend.repo);
+                tokio::spawn(async move {
+                    let (chat, request) = keyed(owner, "once", "f");
+                    repo.insert_idempotent(&chat, &request).await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for task in join_all(tasks).await {
+            match task.expect("task") {
+                Ok(IdempotentOutcome::Created) => created += 1,
+                Ok(IdempotentOutcome::Replayed(_) | IdempotentOutcome::InFlight) => {}
+                // SQLite serialises writers; a writer that could not get the
+                // database in time is "unavailable", never a second chat.
+                Err(RepositoryError::Unavailable(_)) => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        assert_eq!(created, 1);
+        assert_eq!(total(backend, owner).await, 1);
+    }
+
+    pub async fn expired_keys_are_purged_in_batches(backend: &Backend) {
+        let owner = user();
+        for key in ["a", "b", "c"] {
+            let (chat, request) = keyed(owner, key, "f");
+            backend
+                .repo
+                .insert_idempotent(&chat, &request)
+                .await
+                .expect("insert");
+        }
+        let past = Timestamp::from_datetime(chrono::Utc::now() - chrono::Duration::hours(1));
+        assert_eq!(
+            backend
+                .repo
+                .purge_idempotency_keys(past, 10)
+                .await
+                .expect("purge"),
+            0,
+            "nothing is that old"
+        );
+        let future = Timestamp::from_datetime(chrono::Utc::now() + chrono::Duration::seconds(5));
+        let purged = service(backend)
+            .purge_idempotency_keys(future, 2)
+            .await
+            .expect("purge");
+        assert_eq!(purged, 3, "batches of 2 until none is left");
+        // A purged key is free again; the chats stay.
+        let (chat, request) = keyed(owner, "a", "other body");
+        assert_eq!(
+            backend
+                .repo
+                .insert_idempotent(&chat, &request)
+                .await
+                .expect("insert"),
+            IdempotentOutcome::Created
+        );
+        assert_eq!(total(backend, owner).await, 4);
+    }
+
     pub async fn a_row_broken_by_another_writer_is_an_error_not_a_panic(backend: &Backend) {
         let owner = user();
         let chat = service(backend)
@@ -796,6 +1002,12 @@ contract!(
     delete_removes_the_chat_once,
     kmeans_data_is_listed_oldest_first_and_cascades,
     a_hundred_concurrent_first_writes_of_one_user_all_succeed,
+    a_keyed_create_stores_chat_and_response_and_replays_it,
+    idempotency_keys_are_scoped_to_their_user,
+    a_replay_outlives_changes_and_deletion_of_its_chat,
+    a_failed_keyed_create_leaves_the_key_free,
+    concurrent_keyed_creates_make_exactly_one_chat,
+    expired_keys_are_purged_in_batches,
 );
 
 mod sql_only {

@@ -17,6 +17,129 @@ pub fn default_algorithm_for_pem(pem: &[u8]) -> Result<Algorithm, String> {
     KeyKind::of_pem(pem).map(KeyKind::default_algorithm)
 }
 
+/// The fewest bytes of shared secret accepted with `APP_ENV=production` for an
+/// HMAC algorithm: the hash's output size (RFC 7518 §3.2), and never under 32.
+pub fn min_secret_bytes(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+/// The fewest bits of RSA modulus accepted with `APP_ENV=production`.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The rules `APP_ENV=production` adds for keys: a secret long enough for
+/// every listed HMAC algorithm (at least 32 bytes in any case), and an RSA
+/// public key of at least 2048 bits. `Err` is the one-line reason.
+pub fn check_production_keys(
+    secret: Option<&[u8]>,
+    public_key_pem: Option<&[u8]>,
+    algorithms: &[Algorithm],
+) -> Result<(), String> {
+    if let Some(secret) = secret {
+        // The strictest rule among the listed HMAC algorithms (32 bytes for none).
+        let strictest = algorithms
+            .iter()
+            .copied()
+            .filter(|alg| is_hmac(*alg))
+            .max_by_key(|alg| min_secret_bytes(*alg));
+        let needed = strictest.map_or(32, min_secret_bytes);
+        if secret.len() < needed {
+            let reason = match strictest {
+                Some(alg) if needed > 32 => format!(" for {alg:?} (RFC 7518 section 3.2)"),
+                _ => String::new(),
+            };
+            return Err(format!(
+                "JWT_SECRET is {} bytes; APP_ENV=production requires at least {needed}{reason}",
+                secret.len()
+            ));
+        }
+    }
+    if let Some(pem) = public_key_pem
+        && KeyKind::of_pem(pem) == Ok(KeyKind::Rsa)
+    {
+        match rsa_modulus_bits(pem) {
+            Some(bits) if bits >= MIN_RSA_BITS => {}
+            Some(bits) => {
+                return Err(format!(
+                    "JWT_PUBLIC_KEY_FILE holds a {bits}-bit RSA key; APP_ENV=production requires at least {MIN_RSA_BITS} bits"
+                ));
+            }
+            None => {
+                return Err(
+                    "JWT_PUBLIC_KEY_FILE holds an RSA key whose size cannot be read; APP_ENV=production requires at least 2048 bits"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The size in bits of the modulus of an RSA public key in PEM form, either
+/// a SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`).
+pub fn rsa_modulus_bits(pem: &[u8]) -> Option<usize> {
+    let der = pem_body(pem)?;
+    let (tag, outer, _) = der_element(&der)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (first_tag, first, rest) = der_element(outer)?;
+    let modulus = match first_tag {
+        // PKCS#1: RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+        0x02 => first,
+        // SPKI: SEQUENCE { AlgorithmIdentifier, BIT STRING { RSAPublicKey } }
+        0x30 => {
+            let (bits_tag, bit_string, _) = der_element(rest)?;
+            let (&unused, key) = bit_string.split_first()?;
+            if bits_tag != 0x03 || unused != 0 {
+                return None;
+            }
+            let (tag, inner, _) = der_element(key)?;
+            if tag != 0x30 {
+                return None;
+            }
+            let (tag, modulus, _) = der_element(inner)?;
+            if tag != 0x02 {
+                return None;
+            }
+            modulus
+        }
+        _ => return None,
+    };
+    // A positive INTEGER may carry a leading zero byte; it is not part of the size.
+    let start = modulus.iter().position(|byte| *byte != 0)?;
+    let significant = &modulus[start..];
+    let leading = significant.first()?.leading_zeros() as usize;
+    Some(significant.len() * 8 - leading)
+}
+
+/// One DER element at the start of `input`: its tag, its contents and what follows.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (length, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(count);
+        let length = bytes
+            .iter()
+            .fold(0usize, |length, byte| (length << 8) | usize::from(*byte));
+        (length, rest)
+    };
+    if rest.len() < length {
+        return None;
+    }
+    let (contents, rest) = rest.split_at(length);
+    Some((tag, contents, rest))
+}
+
 /// The decoding key for a PEM public key, refused unless it can serve every
 /// asymmetric algorithm in `algorithms`.
 pub(super) fn public_key(pem: &[u8], algorithms: &[Algorithm]) -> Result<DecodingKey, String> {
@@ -142,6 +265,85 @@ mod tests {
             Ok(Algorithm::ES256)
         );
         assert!(default_algorithm_for_pem(b"not a key").is_err());
+    }
+
+    #[test]
+    fn rsa_key_sizes_are_read_from_both_pem_forms() {
+        assert_eq!(rsa_modulus_bits(&fixture("rsa_public.pem")), Some(2048));
+        assert_eq!(
+            rsa_modulus_bits(&fixture("rsa_2047_public.pem")),
+            Some(2047)
+        );
+        assert_eq!(rsa_modulus_bits(&fixture("rsa_2047_pkcs1.pem")), Some(2047));
+        assert_eq!(
+            rsa_modulus_bits(&fixture("rsa_1024_public.pem")),
+            Some(1024)
+        );
+        assert_eq!(rsa_modulus_bits(b"not a key"), None);
+    }
+
+    #[test]
+    fn production_wants_2048_bit_rsa_keys() {
+        let rs256 = [Algorithm::RS256];
+        assert_eq!(
+            check_production_keys(None, Some(&fixture("rsa_public.pem")), &rs256),
+            Ok(())
+        );
+        for (name, bits) in [
+            ("rsa_2047_public.pem", 2047),
+            ("rsa_2047_pkcs1.pem", 2047),
+            ("rsa_1024_public.pem", 1024),
+        ] {
+            let Err(error) = check_production_keys(None, Some(&fixture(name)), &rs256) else {
+                panic!("{name} is under 2048 bits");
+            };
+            assert_eq!(
+                error,
+                format!(
+                    "JWT_PUBLIC_KEY_FILE holds a {bits}-bit RSA key; APP_ENV=production requires at least 2048 bits"
+                )
+            );
+        }
+        // Other key kinds have no size rule here.
+        let es256 = [Algorithm::ES256];
+        assert_eq!(
+            check_production_keys(None, Some(&fixture("ec_public.pem")), &es256),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn production_secrets_are_as_long_as_the_hash() {
+        let cases = [
+            (Algorithm::HS256, 32),
+            (Algorithm::HS384, 48),
+            (Algorithm::HS512, 64),
+        ];
+        for (alg, needed) in cases {
+            let short = vec![b'x'; needed - 1];
+            let Err(error) = check_production_keys(Some(short.as_slice()), None, &[alg]) else {
+                panic!("{alg:?} with {} bytes", needed - 1);
+            };
+            assert!(
+                error.starts_with(&format!(
+                    "JWT_SECRET is {} bytes; APP_ENV=production requires at least {needed}",
+                    needed - 1
+                )),
+                "{error}"
+            );
+            if needed > 32 {
+                assert!(error.contains(&format!("{alg:?}")), "{error}");
+            }
+            assert_eq!(
+                check_production_keys(Some(vec![b'x'; needed].as_slice()), None, &[alg]),
+                Ok(())
+            );
+        }
+        // The strictest listed algorithm decides.
+        let both = [Algorithm::HS256, Algorithm::HS512];
+        assert!(check_production_keys(Some(&[b'x'; 48][..]), None, &both).is_err());
+        // A secret next to a public key still needs 32 bytes.
+        assert!(check_production_keys(Some(&[b'x'; 31][..]), None, &[Algorithm::RS256]).is_err());
     }
 
     #[test]

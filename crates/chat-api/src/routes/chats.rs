@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, ETAG, LINK, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use chat_domain::{Chat, ChatCursor, PageStart};
+use chat_domain::{Chat, ChatCursor, KeyedCreate, PageStart, StoredResponse};
 
 use crate::auth::AuthUser;
 use crate::body::{Json, JsonBody, JsonOrMergePatch};
@@ -11,6 +11,7 @@ use crate::cursor;
 use crate::dto::{self, ChatRead, ChatReadWithKmeans, KmeansDataRead};
 use crate::error::{ApiError, Problem};
 use crate::etag::{chat_etag, chat_with_kmeans_etag, expected_version, none_match};
+use crate::idempotency;
 use crate::params::{ChatPath, GetChatParams, ListMode, ListParams};
 use crate::state::AppState;
 
@@ -34,17 +35,24 @@ fn chat_response(status: StatusCode, chat: &Chat) -> HttpResponse {
     post,
     path = "/chat/",
     tag = "chats",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the create safe to retry: 1 to 255 visible ASCII characters (0x21-0x7E), bare or in double quotes (the same key). The first successful request with a key stores its response; a retry by the same user with the same key and the same JSON body creates nothing and answers that response again, with `Idempotent-Replayed: true`. Keys are per user and kept at least `IDEMPOTENCY_KEY_TTL_SECONDS` (default 86400)."),
+    ),
     request_body(content = dto::ChatCreate, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created.", body = ChatRead, headers(
+        (status = 201, description = "Created, or the stored response of an earlier request with the same `Idempotency-Key` and body.", body = ChatRead, headers(
             ("Location" = String, description = "`/chat/{id}` of the new chat"),
             ("ETag" = String, description = "Strong entity tag of the new chat"),
+            ("Idempotent-Replayed" = String, description = "`true` when this is the stored response of an earlier request with the same `Idempotency-Key`"),
         )),
-        (status = 400, description = "The body is not JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON, or `Idempotency-Key` is malformed or sent more than once (the detail names the header).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this `Idempotency-Key` is still being processed; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u32, description = "Seconds to wait before retrying"),
+        )),
         (status = 413, description = "The body is larger than 64 KiB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields; `errors` lists each.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or unknown fields (`errors` lists each), or the `Idempotency-Key` was already used with a different body.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -52,9 +60,26 @@ fn chat_response(status: StatusCode, chat: &Chat) -> HttpResponse {
 pub async fn create_chat(
     state: web::Data<AppState>,
     AuthUser(user): AuthUser,
+    request: HttpRequest,
     body: JsonBody<Json>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = dto::parse_create(body.into_value())?;
+    let key = idempotency::key_of(&request)?;
+    let value = body.into_value();
+    if let Some(key) = key {
+        let fingerprint = idempotency::fingerprint(&value);
+        let command = dto::parse_create(value)?;
+        let outcome = state
+            .chats()?
+            .create_idempotent(user, command, key, fingerprint, created_response)
+            .await?;
+        return match outcome {
+            KeyedCreate::Created(stored) => idempotency::respond(&stored, false, PRIVATE),
+            KeyedCreate::Replayed(stored) => idempotency::respond(&stored, true, PRIVATE),
+            KeyedCreate::KeyReused => Err(ApiError::IdempotencyKeyReused),
+            KeyedCreate::InFlight => Err(ApiError::IdempotencyKeyInFlight),
+        };
+    }
+    let command = dto::parse_create(value)?;
     let chat = state.chats()?.create(user, command).await?;
     let mut response = chat_response(StatusCode::CREATED, &chat);
     response.headers_mut().insert(
@@ -64,6 +89,19 @@ pub async fn create_chat(
             .map_err(ApiError::internal)?,
     );
     Ok(response)
+}
+
+/// What a create answers, to be stored with a keyed create's chat: the same
+/// status, `Location`, `ETag` and body as an unkeyed create.
+fn created_response(chat: &Chat) -> StoredResponse {
+    StoredResponse {
+        status: StatusCode::CREATED.as_u16(),
+        headers: vec![
+            ("Location".to_owned(), format!("/chat/{}", chat.id)),
+            ("ETag".to_owned(), chat_etag(chat)),
+        ],
+        body: serde_json::to_string(&ChatRead::from(chat)).unwrap_or_default(),
+    }
 }
 
 /// Read one chat, optionally with its k-means results.

@@ -36,6 +36,32 @@ async fn each_route_stays_within_its_statement_budget() {
         cost(&app, app.create(&User::new().token, json!({"title": "t"}))).await,
         (1, 201)
     );
+    // a keyed create: the key, its fingerprint and the response are written by
+    // that same statement; a replay is one statement too
+    let keyed = || {
+        app.request(Method::POST, "/chat/", &user.token)
+            .header("idempotency-key", "budget")
+            .json(&json!({"title": "k"}))
+            .send()
+    };
+    assert_eq!(
+        cost(&app, async { keyed().await.expect("request") }).await,
+        (1, 201)
+    );
+    assert_eq!(
+        cost(&app, async { keyed().await.expect("request") }).await,
+        (1, 201)
+    );
+    let newcomer = User::new();
+    let keyed_first = app
+        .request(Method::POST, "/chat/", &newcomer.token)
+        .header("idempotency-key", "budget")
+        .json(&json!({"title": "k"}))
+        .send();
+    assert_eq!(
+        cost(&app, async { keyed_first.await.expect("request") }).await,
+        (1, 201)
+    );
     // read one: one statement, no transaction
     assert_eq!(cost(&app, app.get(&path, &user.token)).await, (1, 200));
     // list: the page with the total in the same statement; an empty page asks for the total
@@ -89,5 +115,14 @@ async fn errors_the_client_causes_cost_no_statement() {
     assert_eq!(
         cost(&app, app.create(&user.token, json!({"title": ""}))).await,
         (0, 422)
+    );
+    let malformed_key = app
+        .request(Method::POST, "/chat/", &user.token)
+        .header("idempotency-key", "two words")
+        .json(&json!({"title": "t"}))
+        .send();
+    assert_eq!(
+        cost(&app, async { malformed_key.await.expect("request") }).await,
+        (0, 400)
     );
 }

@@ -14,6 +14,7 @@ mod budgets;
 mod chats;
 mod conditional;
 mod contention;
+mod idempotency;
 mod kmeans;
 mod operations;
 mod pagination;
