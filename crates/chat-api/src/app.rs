@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use chat_domain::{RepositoryError, SchemaMigrations};
-use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
+use chat_infra::{Database, DatabaseConfig, Pooler, SeaOrmRepository};
 
 use crate::auth::TokenVerifier;
 use crate::config::{Config, ConfigError, Env, refuse};
@@ -114,6 +114,14 @@ pub fn database_from_lookup(
         Duration::from_millis(env.parse_in("DATABASE_ACQUIRE_TIMEOUT_MS", 1_500, 1..=600_000)?);
     settings.query_timeout =
         Duration::from_millis(env.parse_in("DATABASE_QUERY_TIMEOUT_MS", 4_000, 1..=3_600_000)?);
+    settings.pooler = match env.get("DATABASE_POOLER") {
+        None => Pooler::None,
+        Some(value) => Pooler::parse(&value).ok_or_else(|| {
+            refuse(format!(
+                "DATABASE_POOLER must be none or transaction, got '{value}'"
+            ))
+        })?,
+    };
     if settings.min_connections > settings.max_connections {
         return Err(refuse(format!(
             "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
@@ -404,6 +412,15 @@ mod tests {
         ])
         .expect_err("refused");
         assert!(error.to_string().contains("exceeds"), "{error}");
+    }
+
+    #[test]
+    fn the_pooler_is_none_unless_told_otherwise() {
+        assert_eq!(settings(&[]).expect("valid").database.pooler, Pooler::None);
+        let told = settings(&[("DATABASE_POOLER", "transaction")]).expect("valid");
+        assert_eq!(told.database.pooler, Pooler::Transaction);
+        let error = settings(&[("DATABASE_POOLER", "session")]).expect_err("refused");
+        assert!(error.to_string().contains("DATABASE_POOLER"), "{error}");
     }
 
     #[test]

@@ -17,6 +17,11 @@
 //!   transactions where one statement cannot do the work (create).
 //!
 //! Every statement a session runs is counted in one place, [`Session::count`].
+//!
+//! Behind a transaction-mode pooler (`Pooler::Transaction`) the PostgreSQL
+//! connections send each statement as one simple-protocol query with its
+//! parameters written in (see `inline.rs` for why), and no startup parameter
+//! beyond what such a pooler tracks.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,8 +39,9 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
-use crate::database::{DatabaseConfig, QueryStats};
+use crate::database::{DatabaseConfig, Pooler, QueryStats};
 use crate::error::{TimedOut, repository_error};
+use crate::inline::inline;
 
 /// A pooled PostgreSQL connection and what we know of its protocol state.
 #[derive(Debug)]
@@ -43,6 +49,9 @@ pub(crate) struct PgConn {
     raw: PgConnection,
     /// A statement was sent and its answer not fully read.
     busy: bool,
+    /// Statements go as simple queries with their parameters written in
+    /// (behind a transaction-mode pooler).
+    inline: bool,
 }
 
 /// Opens connections and decides whether a returned one may be reused.
@@ -50,6 +59,7 @@ pub(crate) struct PgConn {
 pub(crate) struct PgManager {
     options: PgConnectOptions,
     ping_idle_after: Duration,
+    inline: bool,
 }
 
 impl managed::Manager for PgManager {
@@ -58,7 +68,11 @@ impl managed::Manager for PgManager {
 
     async fn create(&self) -> Result<PgConn, sqlx::Error> {
         let raw = self.options.connect().await?;
-        Ok(PgConn { raw, busy: false })
+        Ok(PgConn {
+            raw,
+            busy: false,
+            inline: self.inline,
+        })
     }
 
     async fn recycle(&self, conn: &mut PgConn, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
@@ -86,19 +100,29 @@ pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
         acquire_timeout,
         ping_idle_after,
         query_timeout,
+        pooler,
         ..
     } = *config;
     let options = config
         .url
         .parse::<PgConnectOptions>()
         .ok()?
-        .disable_statement_logging()
+        .disable_statement_logging();
+    let inline = pooler == Pooler::Transaction;
+    let options = if inline {
+        // A transaction-mode pooler rejects the `options` startup parameter
+        // (and would not keep it per client anyway): the statement timeout
+        // comes from the role (`ALTER ROLE … SET statement_timeout`).
+        options.statement_cache_capacity(0)
+    } else {
         // The server gives up on a statement when we do, so a request answered
         // 503 after its timeout does not go on running (or writing) server-side.
-        .options([("statement_timeout", query_timeout.as_millis().to_string())]);
+        options.options([("statement_timeout", query_timeout.as_millis().to_string())])
+    };
     managed::Pool::builder(PgManager {
         options,
         ping_idle_after,
+        inline,
     })
     .max_size(usize::try_from(max_connections).unwrap_or(usize::MAX))
     .wait_timeout(Some(acquire_timeout))
@@ -232,15 +256,27 @@ fn prepared(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Postgres, Sql
     )
 }
 
+/// The statement as one simple-protocol query, its parameters written in.
+fn inlined(statement: &Statement) -> Result<String, DbErr> {
+    match &statement.values {
+        Some(values) => {
+            inline(&statement.sql, &values.0).map_err(|error| DbErr::Custom(error.to_string()))
+        }
+        None => Ok(statement.sql.clone()),
+    }
+}
+
 impl Session {
     /// Runs one statement on the PostgreSQL connection, keeping its flag true.
+    /// `run` is told whether to send it inlined (see [`inlined`]).
     async fn on_postgres<T>(
         conn: &Mutex<Object<PgManager>>,
-        run: impl AsyncFnOnce(&mut PgConnection) -> Result<T, DbErr>,
+        run: impl AsyncFnOnce(&mut PgConnection, bool) -> Result<T, DbErr>,
     ) -> Result<T, DbErr> {
         let mut guard = conn.lock().await;
         guard.busy = true;
-        let result = run(&mut guard.raw).await;
+        let inline = guard.inline;
+        let result = run(&mut guard.raw, inline).await;
         // Only a completed exchange leaves the protocol in sync; an error is
         // treated as possibly not (the connection is then discarded, rarely).
         guard.busy = result.is_err();
@@ -262,12 +298,13 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
-                    prepared(&statement)
-                        .execute(raw)
-                        .await
-                        .map(ExecResult::from)
-                        .map_err(exec_error)
+                Self::on_postgres(conn, async |raw, inline| {
+                    let done = if inline {
+                        raw.execute(sqlx::AssertSqlSafe(inlined(&statement)?)).await
+                    } else {
+                        prepared(&statement).execute(raw).await
+                    };
+                    done.map(ExecResult::from).map_err(exec_error)
                 })
                 .await
             }
@@ -280,7 +317,7 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
+                Self::on_postgres(conn, async |raw, _| {
                     raw.execute(sqlx::AssertSqlSafe(sql.to_owned()))
                         .await
                         .map(ExecResult::from)
@@ -297,11 +334,14 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
-                    prepared(&statement)
-                        .fetch_optional(raw)
-                        .await
-                        .map(|row: Option<PgRow>| row.map(QueryResult::from))
+                Self::on_postgres(conn, async |raw, inline| {
+                    let row: Result<Option<PgRow>, _> = if inline {
+                        raw.fetch_optional(sqlx::AssertSqlSafe(inlined(&statement)?))
+                            .await
+                    } else {
+                        prepared(&statement).fetch_optional(raw).await
+                    };
+                    row.map(|row| row.map(QueryResult::from))
                         .map_err(query_error)
                 })
                 .await
@@ -315,11 +355,14 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
-                    prepared(&statement)
-                        .fetch_all(raw)
-                        .await
-                        .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                Self::on_postgres(conn, async |raw, inline| {
+                    let rows: Result<Vec<PgRow>, _> = if inline {
+                        raw.fetch_all(sqlx::AssertSqlSafe(inlined(&statement)?))
+                            .await
+                    } else {
+                        prepared(&statement).fetch_all(raw).await
+                    };
+                    rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
                         .map_err(query_error)
                 })
                 .await
