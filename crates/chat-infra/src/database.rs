@@ -38,6 +38,13 @@ pub struct DatabaseConfig {
     pub ping_idle_after: Duration,
     /// What sits between the service and PostgreSQL (`DATABASE_POOLER`).
     pub pooler: Pooler,
+    /// No request uses a connection opened longer ago than this, so a
+    /// failover, a DNS change or a pooler's rebalancing reaches every
+    /// connection without a restart.
+    pub max_lifetime: Duration,
+    /// No request uses a connection that sat idle longer than this; idle ones
+    /// are closed in the background.
+    pub idle_timeout: Duration,
 }
 
 /// What sits between the service and PostgreSQL.
@@ -77,6 +84,8 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("query_timeout", &self.query_timeout)
             .field("ping_idle_after", &self.ping_idle_after)
             .field("pooler", &self.pooler)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }
@@ -92,6 +101,8 @@ impl DatabaseConfig {
             query_timeout: Duration::from_secs(4),
             ping_idle_after: Duration::from_secs(30),
             pooler: Pooler::None,
+            max_lifetime: Duration::from_secs(1800),
+            idle_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -195,7 +206,8 @@ impl Database {
             .min_connections(config.min_connections.min(seaorm_connections))
             .acquire_timeout(config.acquire_timeout)
             .connect_timeout(config.acquire_timeout)
-            .idle_timeout(Duration::from_secs(600))
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
             // A ping on every checkout doubles the round trips; ping only
             // connections that sat idle long enough to have gone stale.
             .test_before_acquire(false)

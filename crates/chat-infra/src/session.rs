@@ -11,7 +11,9 @@
 //!   timeout, a client gone) leaves it marked, and a marked connection is
 //!   discarded at its next checkout. A clean one is reused as is. Connections
 //!   idle for a while are pinged before reuse, so a restarted server costs no
-//!   failed request. Every repository call is a single statement here (create
+//!   failed request. Connections older than the maximum lifetime or idle
+//!   longer than the idle timeout are never handed out: they are closed at
+//!   checkout, and a background task closes them while they sit in the pool. Every repository call is a single statement here (create
 //!   is one writable CTE), so no transaction is ever begun on this pool.
 //! - **SQLite**: SeaORM's own pool (in-process; nothing to save), and SeaORM's
 //!   transactions where one statement cannot do the work (create).
@@ -60,6 +62,8 @@ pub(crate) struct PgManager {
     options: PgConnectOptions,
     ping_idle_after: Duration,
     inline: bool,
+    max_lifetime: Duration,
+    idle_timeout: Duration,
 }
 
 impl managed::Manager for PgManager {
@@ -83,6 +87,16 @@ impl managed::Manager for PgManager {
                 "interrupted mid-statement; discarded",
             ));
         }
+        if metrics.age() >= self.max_lifetime {
+            return Err(RecycleError::message(
+                "older than the maximum lifetime; closed",
+            ));
+        }
+        // `last_used` counts from the last checkout: an over-estimate of the
+        // idle time, so a connection is closed early rather than late.
+        if metrics.last_used() >= self.idle_timeout {
+            return Err(RecycleError::message("idle too long; closed"));
+        }
         if metrics.last_used() > self.ping_idle_after {
             conn.raw.ping().await.map_err(RecycleError::Backend)?;
         }
@@ -101,6 +115,8 @@ pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
         ping_idle_after,
         query_timeout,
         pooler,
+        max_lifetime,
+        idle_timeout,
         ..
     } = *config;
     let options = config
@@ -123,6 +139,8 @@ pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
         options,
         ping_idle_after,
         inline,
+        max_lifetime,
+        idle_timeout,
     })
     .max_size(usize::try_from(max_connections).unwrap_or(usize::MAX))
     .wait_timeout(Some(acquire_timeout))
@@ -134,6 +152,33 @@ pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
     .runtime(deadpool::Runtime::Tokio1)
     .build()
     .ok()
+    .inspect(|pool| close_aged(pool, max_lifetime, idle_timeout))
+}
+
+/// Closes, in the background, pooled connections past their lifetime or idle
+/// for too long, so none is kept open for nothing (checkouts check too). Ends
+/// when the pool is closed or dropped.
+fn close_aged(pool: &PgPool, max_lifetime: Duration, idle_timeout: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let pool = pool.weak();
+    let every = (max_lifetime.min(idle_timeout) / 4)
+        .clamp(Duration::from_millis(100), Duration::from_secs(30));
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(pool) = pool.upgrade() else { break };
+            if pool.is_closed() {
+                break;
+            }
+            pool.retain(|_, metrics| {
+                metrics.age() < max_lifetime && metrics.last_used() < idle_timeout
+            });
+        }
+    });
 }
 
 /// Checks out a PostgreSQL connection; any failure means "unavailable".

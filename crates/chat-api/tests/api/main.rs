@@ -18,6 +18,7 @@ mod contention;
 mod kmeans;
 mod operations;
 mod pagination;
+mod pool;
 mod pooler;
 mod trainer;
 mod unavailable;
