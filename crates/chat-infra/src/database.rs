@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::error::{TimedOut, repository_error};
-use crate::session::{self, PgPool, Session};
+use crate::session::{self, PgPool, Probe, Session};
 
 /// How to reach the database and how big the pool is.
 #[derive(Clone)]
@@ -162,6 +162,8 @@ impl QueryStats {
 pub struct Database {
     connection: DatabaseConnection,
     postgres: Option<PgPool>,
+    /// The readiness probe's own connection (PostgreSQL).
+    probe: Option<Arc<Probe>>,
     stats: Arc<QueryStats>,
     query_timeout: Duration,
     max_connections: u32,
@@ -234,9 +236,11 @@ impl Database {
         let connection = sea_orm::Database::connect(options)
             .await
             .map_err(|_| invalid())?;
+        let probe = postgres.as_ref().map(|pool| Arc::new(Probe::new(pool)));
         Ok(Self {
             connection,
             postgres,
+            probe,
             stats: Arc::new(QueryStats::default()),
             query_timeout: config.query_timeout,
             max_connections: config.max_connections,
@@ -288,9 +292,15 @@ impl Database {
         }
     }
 
-    /// Whether the database answers a trivial query within `within`.
+    /// Whether the database answers a trivial query within `within`. On
+    /// PostgreSQL on a connection of its own, never the request pool's.
     pub async fn ping(&self, within: Duration) -> Result<(), RepositoryError> {
-        let probe = async { self.session().await?.ping().await };
+        let probe = async {
+            match &self.probe {
+                Some(probe) => probe.ping().await,
+                None => self.session().await?.ping().await,
+            }
+        };
         match tokio::time::timeout(within, probe).await {
             Ok(result) => result,
             Err(_) => Err(RepositoryError::Unavailable(Box::new(TimedOut(within)))),

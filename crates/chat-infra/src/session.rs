@@ -27,7 +27,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chat_domain::RepositoryError;
@@ -179,6 +179,73 @@ fn close_aged(pool: &PgPool, max_lifetime: Duration, idle_timeout: Duration) {
             });
         }
     });
+}
+
+/// The readiness probe's own PostgreSQL connection, never one of the request
+/// pool's: probes do not queue behind `/chat` traffic for a pooled connection,
+/// and a flood of probes takes no connection from `/chat`. Opened on first
+/// use, replaced when a probe was interrupted or failed, or when it is past
+/// the maximum lifetime or idle timeout; probes take turns on it.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    options: PgConnectOptions,
+    max_lifetime: Duration,
+    idle_timeout: Duration,
+    /// The connection, when it was opened and when it was last used.
+    conn: Mutex<Option<(PgConn, Instant, Instant)>>,
+}
+
+impl Probe {
+    /// The probe over the same settings as the pool.
+    pub(crate) fn new(pool: &PgPool) -> Self {
+        let manager = pool.manager();
+        Self {
+            options: manager.options.clone(),
+            max_lifetime: manager.max_lifetime,
+            idle_timeout: manager.idle_timeout,
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// One `SELECT 1` on the probe's connection.
+    pub(crate) async fn ping(&self) -> Result<(), RepositoryError> {
+        let mut slot = self.conn.lock().await;
+        let stale = slot.as_ref().is_some_and(|(conn, opened, used)| {
+            conn.busy
+                || opened.elapsed() >= self.max_lifetime
+                || used.elapsed() >= self.idle_timeout
+        });
+        if stale {
+            *slot = None;
+        }
+        let (conn, _, used) = match &mut *slot {
+            Some(open) => open,
+            empty @ None => {
+                let raw = self.options.connect().await.map_err(|error| {
+                    repository_error(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(error))))
+                })?;
+                let now = Instant::now();
+                let conn = PgConn {
+                    raw,
+                    busy: false,
+                    inline: true,
+                };
+                empty.insert((conn, now, now))
+            }
+        };
+        conn.busy = true;
+        *used = Instant::now();
+        match conn.raw.execute(sqlx::AssertSqlSafe("SELECT 1")).await {
+            Ok(_) => {
+                conn.busy = false;
+                Ok(())
+            }
+            Err(error) => {
+                *slot = None;
+                Err(sqlx_error(error))
+            }
+        }
+    }
 }
 
 /// Checks out a PostgreSQL connection; any failure means "unavailable".

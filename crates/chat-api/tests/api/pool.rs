@@ -1,5 +1,6 @@
 //! The request pool over time: connections age out (maximum lifetime, idle
-//! timeout), seen from PostgreSQL's side in `pg_stat_activity`.
+//! timeout), seen from PostgreSQL's side in `pg_stat_activity`; and readiness,
+//! which pings on a connection of its own, never the request pool's.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -77,4 +78,84 @@ async fn busy_connections_are_replaced_after_their_lifetime() {
     assert!(!last.is_empty());
     assert!(last.is_disjoint(&first), "{first:?} still serves: {last:?}");
     assert!(seen.len() >= 2, "replaced at least once: {seen:?}");
+}
+
+#[tokio::test]
+async fn readiness_answers_while_chat_traffic_holds_every_pooled_connection() {
+    let app = TestApp::spawn_with(&[
+        ("DATABASE_MAX_CONNECTIONS", "1"),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "5000"),
+        ("DATABASE_QUERY_TIMEOUT_MS", "10000"),
+    ])
+    .await;
+    let user = User::new();
+    let chat = app.create_chat(&user.token, "held").await;
+    let path = format!("/chat/{}", chat["id"].as_str().expect("id"));
+
+    // The only pooled connection is held by a read that waits on a lock.
+    let sql = app.sql().await;
+    let lock = sea_orm::TransactionTrait::begin(&sql).await.expect("BEGIN");
+    lock.execute_unprepared("LOCK TABLE chats IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let blocked = tokio::spawn(app.request(reqwest::Method::GET, &path, &user.token).send());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let waiting = sql
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ))
+            .await
+            .expect("pg_stat_activity");
+        if waiting.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the read never blocked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.state.storage.pool.status().idle,
+        0,
+        "the pool is exhausted"
+    );
+
+    // Readiness still answers, quickly, flood or not.
+    let started = Instant::now();
+    assert_eq!(app.get_anonymous("/health/ready").await.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let flood = (0..50).map(|_| app.get_anonymous("/health/ready"));
+    for ready in futures_util::future::join_all(flood).await {
+        assert_eq!(ready.status(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    lock.rollback().await.expect("ROLLBACK");
+    let read = blocked.await.expect("the read ends").expect("response");
+    assert_eq!(read.status(), 200);
+}
+
+#[tokio::test]
+async fn probes_take_no_connection_from_chat() {
+    let app = TestApp::spawn_with(&[("DATABASE_MAX_CONNECTIONS", "1")]).await;
+    let flood = (0..100).map(|_| app.get_anonymous("/health/ready"));
+    for ready in futures_util::future::join_all(flood).await {
+        assert_eq!(ready.status(), 200);
+    }
+    assert_eq!(
+        app.state.storage.pool.status().size,
+        0,
+        "no request-pool connection was opened for probes"
+    );
+    let user = User::new();
+    app.create_chat(&user.token, "served").await;
 }
