@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use chat_domain::{RepositoryError, SchemaMigrations};
-use chat_infra::{Database, DatabaseConfig, SeaOrmRepository};
+use chat_infra::{Database, DatabaseConfig, Pooler, SeaOrmRepository};
 
 use crate::auth::TokenVerifier;
 use crate::config::{Config, ConfigError, Env, refuse};
@@ -116,6 +116,18 @@ pub fn database_from_lookup(
         Duration::from_millis(env.parse_in("DATABASE_ACQUIRE_TIMEOUT_MS", 1_500, 1..=600_000)?);
     settings.query_timeout =
         Duration::from_millis(env.parse_in("DATABASE_QUERY_TIMEOUT_MS", 4_000, 1..=3_600_000)?);
+    settings.max_lifetime =
+        Duration::from_secs(env.parse_in("DATABASE_MAX_LIFETIME_SECONDS", 1_800, 1..=604_800)?);
+    settings.idle_timeout =
+        Duration::from_secs(env.parse_in("DATABASE_IDLE_TIMEOUT_SECONDS", 600, 1..=604_800)?);
+    settings.pooler = match env.get("DATABASE_POOLER") {
+        None => Pooler::None,
+        Some(value) => Pooler::parse(&value).ok_or_else(|| {
+            refuse(format!(
+                "DATABASE_POOLER must be none or transaction, got '{value}'"
+            ))
+        })?,
+    };
     if settings.min_connections > settings.max_connections {
         return Err(refuse(format!(
             "DATABASE_MIN_CONNECTIONS ({}) exceeds DATABASE_MAX_CONNECTIONS ({})",
@@ -454,6 +466,35 @@ mod tests {
         ])
         .expect_err("refused");
         assert!(error.to_string().contains("exceeds"), "{error}");
+    }
+
+    #[test]
+    fn connections_age_out_by_default() {
+        let database = settings(&[]).expect("valid").database;
+        assert_eq!(database.max_lifetime, Duration::from_secs(1800));
+        assert_eq!(database.idle_timeout, Duration::from_secs(600));
+        let told = settings(&[
+            ("DATABASE_MAX_LIFETIME_SECONDS", "60"),
+            ("DATABASE_IDLE_TIMEOUT_SECONDS", "5"),
+        ])
+        .expect("valid")
+        .database;
+        assert_eq!(told.max_lifetime, Duration::from_secs(60));
+        assert_eq!(told.idle_timeout, Duration::from_secs(5));
+        let error = settings(&[("DATABASE_IDLE_TIMEOUT_SECONDS", "0")]).expect_err("refused");
+        assert!(
+            error.to_string().contains("DATABASE_IDLE_TIMEOUT_SECONDS"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_pooler_is_none_unless_told_otherwise() {
+        assert_eq!(settings(&[]).expect("valid").database.pooler, Pooler::None);
+        let told = settings(&[("DATABASE_POOLER", "transaction")]).expect("valid");
+        assert_eq!(told.database.pooler, Pooler::Transaction);
+        let error = settings(&[("DATABASE_POOLER", "session")]).expect_err("refused");
+        assert!(error.to_string().contains("DATABASE_POOLER"), "{error}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::error::{TimedOut, repository_error};
-use crate::session::{self, PgPool, Session};
+use crate::session::{self, PgPool, Probe, Session};
 
 /// How to reach the database and how big the pool is.
 #[derive(Clone)]
@@ -36,6 +36,41 @@ pub struct DatabaseConfig {
     /// Idle connections are checked with a ping before reuse after this long,
     /// so a restarted database costs no failed request.
     pub ping_idle_after: Duration,
+    /// What sits between the service and PostgreSQL (`DATABASE_POOLER`).
+    pub pooler: Pooler,
+    /// No request uses a connection opened longer ago than this, so a
+    /// failover, a DNS change or a pooler's rebalancing reaches every
+    /// connection without a restart.
+    pub max_lifetime: Duration,
+    /// No request uses a connection that sat idle longer than this; idle ones
+    /// are closed in the background.
+    pub idle_timeout: Duration,
+}
+
+/// What sits between the service and PostgreSQL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pooler {
+    /// PostgreSQL itself, or a session-mode pooler: statements are prepared
+    /// once per connection and the statement timeout is sent at connect.
+    #[default]
+    None,
+    /// A transaction-mode pooler (PgBouncer `pool_mode = transaction`, pgcat,
+    /// Supavisor): every statement travels as one simple-protocol query with
+    /// its parameters written in, no named prepared statement, no session
+    /// state, and no startup parameter but those a pooler tracks (the
+    /// statement timeout then comes from the role).
+    Transaction,
+}
+
+impl Pooler {
+    /// `none` or `transaction` (the value of `DATABASE_POOLER`).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "none" => Some(Self::None),
+            "transaction" => Some(Self::Transaction),
+            _ => None,
+        }
+    }
 }
 
 /// The URL is shown redacted: configurations get logged.
@@ -48,6 +83,9 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("query_timeout", &self.query_timeout)
             .field("ping_idle_after", &self.ping_idle_after)
+            .field("pooler", &self.pooler)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }
@@ -62,6 +100,9 @@ impl DatabaseConfig {
             acquire_timeout: Duration::from_millis(1500),
             query_timeout: Duration::from_secs(4),
             ping_idle_after: Duration::from_secs(30),
+            pooler: Pooler::None,
+            max_lifetime: Duration::from_secs(1800),
+            idle_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -121,9 +162,12 @@ impl QueryStats {
 pub struct Database {
     connection: DatabaseConnection,
     postgres: Option<PgPool>,
+    /// The readiness probe's own connection (PostgreSQL).
+    probe: Option<Arc<Probe>>,
     stats: Arc<QueryStats>,
     query_timeout: Duration,
     max_connections: u32,
+    pooler: Pooler,
 }
 
 /// Why the pool could not be built (a malformed URL; not an unreachable server,
@@ -157,13 +201,15 @@ impl Database {
         } else {
             config.max_connections
         };
+        let pooler = config.pooler;
         let mut options = ConnectOptions::new(config.url.clone());
         options
             .max_connections(seaorm_connections)
             .min_connections(config.min_connections.min(seaorm_connections))
             .acquire_timeout(config.acquire_timeout)
             .connect_timeout(config.acquire_timeout)
-            .idle_timeout(Duration::from_secs(600))
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
             // A ping on every checkout doubles the round trips; ping only
             // connections that sat idle long enough to have gone stale.
             .test_before_acquire(false)
@@ -171,6 +217,15 @@ impl Database {
             // Per-statement logging on the hot path costs more than the query.
             .sqlx_logging(false)
             .connect_lazy(true)
+            .map_sqlx_postgres_opts(move |options| {
+                if pooler == Pooler::Transaction {
+                    // Named statements are never reused on this pool then
+                    // (and each use is wrapped, see `Database::admin`).
+                    options.statement_cache_capacity(0)
+                } else {
+                    options
+                }
+            })
             .map_sqlx_sqlite_opts(|options| {
                 options
                     .journal_mode(SqliteJournalMode::Wal)
@@ -181,12 +236,15 @@ impl Database {
         let connection = sea_orm::Database::connect(options)
             .await
             .map_err(|_| invalid())?;
+        let probe = postgres.as_ref().map(|pool| Arc::new(Probe::new(pool)));
         Ok(Self {
             connection,
             postgres,
+            probe,
             stats: Arc::new(QueryStats::default()),
             query_timeout: config.query_timeout,
             max_connections: config.max_connections,
+            pooler,
         })
     }
 
@@ -234,9 +292,15 @@ impl Database {
         }
     }
 
-    /// Whether the database answers a trivial query within `within`.
+    /// Whether the database answers a trivial query within `within`. On
+    /// PostgreSQL on a connection of its own, never the request pool's.
     pub async fn ping(&self, within: Duration) -> Result<(), RepositoryError> {
-        let probe = async { self.session().await?.ping().await };
+        let probe = async {
+            match &self.probe {
+                Some(probe) => probe.ping().await,
+                None => self.session().await?.ping().await,
+            }
+        };
         match tokio::time::timeout(within, probe).await {
             Ok(result) => result,
             Err(_) => Err(RepositoryError::Unavailable(Box::new(TimedOut(within)))),
@@ -259,7 +323,7 @@ impl Database {
     pub async fn migrate(&self) -> Result<(), RepositoryError> {
         match self.backend() {
             DatabaseBackend::Postgres => {
-                let transaction = self.begin().await?;
+                let transaction = self.admin().await?;
                 transaction
                     .execute_unprepared("SELECT pg_advisory_xact_lock(7215301150642)")
                     .await
@@ -267,7 +331,7 @@ impl Database {
                 Migrator::up(&transaction, None)
                     .await
                     .map_err(repository_error)?;
-                transaction.commit().await.map_err(repository_error)
+                self.admin_commit(transaction).await
             }
             _ => Migrator::up(&self.connection, None)
                 .await
@@ -279,13 +343,16 @@ impl Database {
     /// (unlike asking SeaORM, which creates its bookkeeping table), for a
     /// service told not to migrate: it waits for `chat-api migrate` instead.
     pub async fn schema_is_current(&self) -> Result<bool, RepositoryError> {
-        let applied = self
-            .connection
-            .query_all_raw(Statement::from_string(
-                self.backend(),
-                "SELECT version FROM seaql_migrations",
-            ))
-            .await;
+        let query = Statement::from_string(self.backend(), "SELECT version FROM seaql_migrations");
+        let applied = if self.pooler == Pooler::Transaction {
+            let transaction = self.admin().await?;
+            match transaction.query_all_raw(query).await {
+                Ok(rows) => self.admin_commit(transaction).await.map(|()| Ok(rows))?,
+                Err(error) => Err(error),
+            }
+        } else {
+            self.connection.query_all_raw(query).await
+        };
         let applied: Vec<String> = match applied {
             Ok(rows) => rows
                 .iter()
@@ -328,9 +395,32 @@ impl Database {
         }
     }
 
-    /// Begins a SeaORM transaction on the admin pool (migrations).
-    pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, RepositoryError> {
-        self.connection.begin().await.map_err(repository_error)
+    /// Begins a SeaORM transaction on the admin pool (migrations, the schema
+    /// check). sqlx prepares named statements there; behind a transaction-mode
+    /// pooler they would outlive the transaction on whichever server
+    /// connection ran it, so the transaction starts and ends (see
+    /// [`Database::admin_commit`]) by dropping them (and any left by an
+    /// earlier transaction that failed half-way).
+    async fn admin(&self) -> Result<DatabaseTransaction, RepositoryError> {
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        if self.pooler == Pooler::Transaction {
+            transaction
+                .execute_unprepared("DEALLOCATE ALL")
+                .await
+                .map_err(repository_error)?;
+        }
+        Ok(transaction)
+    }
+
+    /// Commits a transaction of [`Database::admin`].
+    async fn admin_commit(&self, transaction: DatabaseTransaction) -> Result<(), RepositoryError> {
+        if self.pooler == Pooler::Transaction {
+            transaction
+                .execute_unprepared("DEALLOCATE ALL")
+                .await
+                .map_err(repository_error)?;
+        }
+        transaction.commit().await.map_err(repository_error)
     }
 
     /// Runs one repository operation under the query timeout.

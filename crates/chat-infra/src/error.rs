@@ -8,6 +8,12 @@ use sea_orm::{DbErr, RuntimeErr};
 /// that means "the database cannot be reached or answer in time" is
 /// `Unavailable` (the HTTP layer turns it into 503); the rest is `Other`.
 pub(crate) fn repository_error(error: DbErr) -> RepositoryError {
+    if let DbErr::Conn(RuntimeErr::SqlxError(cause))
+    | DbErr::Exec(RuntimeErr::SqlxError(cause))
+    | DbErr::Query(RuntimeErr::SqlxError(cause)) = &error
+    {
+        hint_at_pooler(cause);
+    }
     if let Some(violation) = error.sql_err() {
         return RepositoryError::Conflict(violation.to_string());
     }
@@ -60,6 +66,37 @@ fn unavailable_code(code: &str) -> bool {
             | "6" // SQLITE_LOCKED
             | "517" // SQLITE_BUSY_SNAPSHOT
         )
+}
+
+/// Whether the server's answer says a transaction-mode pooler sits in between
+/// and the service was not told (`DATABASE_POOLER`): named statements that
+/// collide or vanish between transactions, or a startup parameter the pooler
+/// refuses.
+pub(crate) fn looks_like_a_pooler(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    let message = database.message();
+    let statement_trouble = matches!(database.code().as_deref(), Some("42P05" | "26000"))
+        && message.contains("prepared statement");
+    statement_trouble || message.contains("unsupported startup parameter")
+}
+
+/// Logs, once per process, what to do when the database looks like a
+/// transaction-mode pooler the service was not configured for.
+pub(crate) fn hint_at_pooler(error: &sqlx::Error) {
+    static HINTED: std::sync::Once = std::sync::Once::new();
+    if looks_like_a_pooler(error) {
+        HINTED.call_once(|| {
+            tracing::error!(
+                %error,
+                "the database connection goes through a transaction-mode pooler \
+                 (PgBouncer pool_mode = transaction, pgcat, Supavisor): set \
+                 DATABASE_POOLER=transaction, and ignore_startup_parameters = \
+                 extra_float_digits in the pooler's configuration"
+            );
+        });
+    }
 }
 
 /// A repository call that took longer than the configured bound.

@@ -14,11 +14,12 @@
 mod database;
 pub mod entities;
 mod error;
+mod inline;
 mod mapping;
 mod operations;
 mod repository;
 mod session;
 
 pub use chat_domain::PoolStatus;
-pub use database::{ConnectError, Database, DatabaseConfig, QueryStats, redact_url};
+pub use database::{ConnectError, Database, DatabaseConfig, Pooler, QueryStats, redact_url};
 pub use repository::SeaOrmRepository;

@@ -11,16 +11,23 @@
 //!   timeout, a client gone) leaves it marked, and a marked connection is
 //!   discarded at its next checkout. A clean one is reused as is. Connections
 //!   idle for a while are pinged before reuse, so a restarted server costs no
-//!   failed request. Every repository call is a single statement here (create
+//!   failed request. Connections older than the maximum lifetime or idle
+//!   longer than the idle timeout are never handed out: they are closed at
+//!   checkout, and a background task closes them while they sit in the pool. Every repository call is a single statement here (create
 //!   is one writable CTE), so no transaction is ever begun on this pool.
 //! - **SQLite**: SeaORM's own pool (in-process; nothing to save), and SeaORM's
 //!   transactions where one statement cannot do the work (create).
 //!
 //! Every statement a session runs is counted in one place, [`Session::count`].
+//!
+//! Behind a transaction-mode pooler (`Pooler::Transaction`) the PostgreSQL
+//! connections send each statement as one simple-protocol query with its
+//! parameters written in (see `inline.rs` for why), and no startup parameter
+//! beyond what such a pooler tracks.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chat_domain::RepositoryError;
@@ -34,8 +41,9 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
-use crate::database::{DatabaseConfig, QueryStats};
+use crate::database::{DatabaseConfig, Pooler, QueryStats};
 use crate::error::{TimedOut, repository_error};
+use crate::inline::inline;
 
 /// A pooled PostgreSQL connection and what we know of its protocol state.
 #[derive(Debug)]
@@ -43,6 +51,9 @@ pub(crate) struct PgConn {
     raw: PgConnection,
     /// A statement was sent and its answer not fully read.
     busy: bool,
+    /// Statements go as simple queries with their parameters written in
+    /// (behind a transaction-mode pooler).
+    inline: bool,
 }
 
 /// Opens connections and decides whether a returned one may be reused.
@@ -50,6 +61,9 @@ pub(crate) struct PgConn {
 pub(crate) struct PgManager {
     options: PgConnectOptions,
     ping_idle_after: Duration,
+    inline: bool,
+    max_lifetime: Duration,
+    idle_timeout: Duration,
 }
 
 impl managed::Manager for PgManager {
@@ -58,7 +72,11 @@ impl managed::Manager for PgManager {
 
     async fn create(&self) -> Result<PgConn, sqlx::Error> {
         let raw = self.options.connect().await?;
-        Ok(PgConn { raw, busy: false })
+        Ok(PgConn {
+            raw,
+            busy: false,
+            inline: self.inline,
+        })
     }
 
     async fn recycle(&self, conn: &mut PgConn, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
@@ -68,6 +86,16 @@ impl managed::Manager for PgManager {
             return Err(RecycleError::message(
                 "interrupted mid-statement; discarded",
             ));
+        }
+        if metrics.age() >= self.max_lifetime {
+            return Err(RecycleError::message(
+                "older than the maximum lifetime; closed",
+            ));
+        }
+        // `last_used` counts from the last checkout: an over-estimate of the
+        // idle time, so a connection is closed early rather than late.
+        if metrics.last_used() >= self.idle_timeout {
+            return Err(RecycleError::message("idle too long; closed"));
         }
         if metrics.last_used() > self.ping_idle_after {
             conn.raw.ping().await.map_err(RecycleError::Backend)?;
@@ -86,19 +114,33 @@ pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
         acquire_timeout,
         ping_idle_after,
         query_timeout,
+        pooler,
+        max_lifetime,
+        idle_timeout,
         ..
     } = *config;
     let options = config
         .url
         .parse::<PgConnectOptions>()
         .ok()?
-        .disable_statement_logging()
+        .disable_statement_logging();
+    let inline = pooler == Pooler::Transaction;
+    let options = if inline {
+        // A transaction-mode pooler rejects the `options` startup parameter
+        // (and would not keep it per client anyway): the statement timeout
+        // comes from the role (`ALTER ROLE … SET statement_timeout`).
+        options.statement_cache_capacity(0)
+    } else {
         // The server gives up on a statement when we do, so a request answered
         // 503 after its timeout does not go on running (or writing) server-side.
-        .options([("statement_timeout", query_timeout.as_millis().to_string())]);
+        options.options([("statement_timeout", query_timeout.as_millis().to_string())])
+    };
     managed::Pool::builder(PgManager {
         options,
         ping_idle_after,
+        inline,
+        max_lifetime,
+        idle_timeout,
     })
     .max_size(usize::try_from(max_connections).unwrap_or(usize::MAX))
     .wait_timeout(Some(acquire_timeout))
@@ -110,6 +152,100 @@ pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
     .runtime(deadpool::Runtime::Tokio1)
     .build()
     .ok()
+    .inspect(|pool| close_aged(pool, max_lifetime, idle_timeout))
+}
+
+/// Closes, in the background, pooled connections past their lifetime or idle
+/// for too long, so none is kept open for nothing (checkouts check too). Ends
+/// when the pool is closed or dropped.
+fn close_aged(pool: &PgPool, max_lifetime: Duration, idle_timeout: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let pool = pool.weak();
+    let every = (max_lifetime.min(idle_timeout) / 4)
+        .clamp(Duration::from_millis(100), Duration::from_secs(30));
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(pool) = pool.upgrade() else { break };
+            if pool.is_closed() {
+                break;
+            }
+            pool.retain(|_, metrics| {
+                metrics.age() < max_lifetime && metrics.last_used() < idle_timeout
+            });
+        }
+    });
+}
+
+/// The readiness probe's own PostgreSQL connection, never one of the request
+/// pool's: probes do not queue behind `/chat` traffic for a pooled connection,
+/// and a flood of probes takes no connection from `/chat`. Opened on first
+/// use, replaced when a probe was interrupted or failed, or when it is past
+/// the maximum lifetime or idle timeout; probes take turns on it.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    options: PgConnectOptions,
+    max_lifetime: Duration,
+    idle_timeout: Duration,
+    /// The connection, when it was opened and when it was last used.
+    conn: Mutex<Option<(PgConn, Instant, Instant)>>,
+}
+
+impl Probe {
+    /// The probe over the same settings as the pool.
+    pub(crate) fn new(pool: &PgPool) -> Self {
+        let manager = pool.manager();
+        Self {
+            options: manager.options.clone(),
+            max_lifetime: manager.max_lifetime,
+            idle_timeout: manager.idle_timeout,
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// One `SELECT 1` on the probe's connection.
+    pub(crate) async fn ping(&self) -> Result<(), RepositoryError> {
+        let mut slot = self.conn.lock().await;
+        let stale = slot.as_ref().is_some_and(|(conn, opened, used)| {
+            conn.busy
+                || opened.elapsed() >= self.max_lifetime
+                || used.elapsed() >= self.idle_timeout
+        });
+        if stale {
+            *slot = None;
+        }
+        let (conn, _, used) = match &mut *slot {
+            Some(open) => open,
+            empty @ None => {
+                let raw = self.options.connect().await.map_err(|error| {
+                    repository_error(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(error))))
+                })?;
+                let now = Instant::now();
+                let conn = PgConn {
+                    raw,
+                    busy: false,
+                    inline: true,
+                };
+                empty.insert((conn, now, now))
+            }
+        };
+        conn.busy = true;
+        *used = Instant::now();
+        match conn.raw.execute(sqlx::AssertSqlSafe("SELECT 1")).await {
+            Ok(_) => {
+                conn.busy = false;
+                Ok(())
+            }
+            Err(error) => {
+                *slot = None;
+                Err(sqlx_error(error))
+            }
+        }
+    }
 }
 
 /// Checks out a PostgreSQL connection; any failure means "unavailable".
@@ -232,15 +368,27 @@ fn prepared(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Postgres, Sql
     )
 }
 
+/// The statement as one simple-protocol query, its parameters written in.
+fn inlined(statement: &Statement) -> Result<String, DbErr> {
+    match &statement.values {
+        Some(values) => {
+            inline(&statement.sql, &values.0).map_err(|error| DbErr::Custom(error.to_string()))
+        }
+        None => Ok(statement.sql.clone()),
+    }
+}
+
 impl Session {
     /// Runs one statement on the PostgreSQL connection, keeping its flag true.
+    /// `run` is told whether to send it inlined (see [`inlined`]).
     async fn on_postgres<T>(
         conn: &Mutex<Object<PgManager>>,
-        run: impl AsyncFnOnce(&mut PgConnection) -> Result<T, DbErr>,
+        run: impl AsyncFnOnce(&mut PgConnection, bool) -> Result<T, DbErr>,
     ) -> Result<T, DbErr> {
         let mut guard = conn.lock().await;
         guard.busy = true;
-        let result = run(&mut guard.raw).await;
+        let inline = guard.inline;
+        let result = run(&mut guard.raw, inline).await;
         // Only a completed exchange leaves the protocol in sync; an error is
         // treated as possibly not (the connection is then discarded, rarely).
         guard.busy = result.is_err();
@@ -262,12 +410,13 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
-                    prepared(&statement)
-                        .execute(raw)
-                        .await
-                        .map(ExecResult::from)
-                        .map_err(exec_error)
+                Self::on_postgres(conn, async |raw, inline| {
+                    let done = if inline {
+                        raw.execute(sqlx::AssertSqlSafe(inlined(&statement)?)).await
+                    } else {
+                        prepared(&statement).execute(raw).await
+                    };
+                    done.map(ExecResult::from).map_err(exec_error)
                 })
                 .await
             }
@@ -280,7 +429,7 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
+                Self::on_postgres(conn, async |raw, _| {
                     raw.execute(sqlx::AssertSqlSafe(sql.to_owned()))
                         .await
                         .map(ExecResult::from)
@@ -297,11 +446,14 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
-                    prepared(&statement)
-                        .fetch_optional(raw)
-                        .await
-                        .map(|row: Option<PgRow>| row.map(QueryResult::from))
+                Self::on_postgres(conn, async |raw, inline| {
+                    let row: Result<Option<PgRow>, _> = if inline {
+                        raw.fetch_optional(sqlx::AssertSqlSafe(inlined(&statement)?))
+                            .await
+                    } else {
+                        prepared(&statement).fetch_optional(raw).await
+                    };
+                    row.map(|row| row.map(QueryResult::from))
                         .map_err(query_error)
                 })
                 .await
@@ -315,11 +467,14 @@ impl ConnectionTrait for Session {
         self.count();
         match self {
             Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw| {
-                    prepared(&statement)
-                        .fetch_all(raw)
-                        .await
-                        .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                Self::on_postgres(conn, async |raw, inline| {
+                    let rows: Result<Vec<PgRow>, _> = if inline {
+                        raw.fetch_all(sqlx::AssertSqlSafe(inlined(&statement)?))
+                            .await
+                    } else {
+                        prepared(&statement).fetch_all(raw).await
+                    };
+                    rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
                         .map_err(query_error)
                 })
                 .await

@@ -14,6 +14,9 @@
 //!
 //! When the server cannot be reached the test fails with a message saying how
 //! to start one; nothing is ever skipped.
+//!
+//! [`PgBouncer`] puts a PgBouncer in transaction pooling mode in front of that
+//! server, for the tests that run through a connection pooler.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +24,10 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 use tokio::sync::OnceCell;
 use url::Url;
+
+mod pgbouncer;
+
+pub use pgbouncer::PgBouncer;
 
 /// The server used when `TEST_DATABASE_URL` is unset and no Docker engine answers.
 pub const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -224,6 +231,33 @@ mod tests {
     fn hides_passwords() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact(LOCAL_SERVER), LOCAL_SERVER);
+    }
+
+    #[tokio::test]
+    async fn pgbouncer_forwards_to_the_test_databases() {
+        let database = TestDatabase::create().await;
+        let bouncer = PgBouncer::start().await;
+        let through = bouncer.url_for(database.url());
+        assert!(
+            through.contains(&format!(":{}/", bouncer.port())),
+            "{through}"
+        );
+        let mut options = ConnectOptions::new(through);
+        options.max_connections(1).sqlx_logging(false);
+        let connection = sea_orm::Database::connect(options)
+            .await
+            .unwrap_or_else(|error| panic!("through pgbouncer: {error}\n{}", bouncer.log()));
+        connection
+            .execute_unprepared("SELECT 1")
+            .await
+            .expect("a statement through pgbouncer");
+        let _ = connection.close().await;
+        let port = bouncer.port();
+        drop(bouncer);
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "pgbouncer stopped on drop"
+        );
     }
 
     #[tokio::test]

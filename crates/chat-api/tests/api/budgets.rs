@@ -1,12 +1,13 @@
 //! Work per request, counted (not timed): statements the pool executes, read
 //! from the server's own counter. On PostgreSQL no request begins an explicit
 //! transaction (create is one data-modifying statement), so a statement is a
-//! round trip.
+//! round trip; through a transaction-mode pooler too (each statement is then
+//! one simple-protocol query).
 
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{TestApp, User};
+use crate::helpers::{Backend, TestApp, User};
 
 /// `(statements, status)` of one request.
 async fn cost<F: Future<Output = reqwest::Response>>(app: &TestApp, request: F) -> (u64, u16) {
@@ -17,6 +18,15 @@ async fn cost<F: Future<Output = reqwest::Response>>(app: &TestApp, request: F) 
 
 #[tokio::test]
 async fn each_route_stays_within_its_statement_budget() {
+    Backend::Postgres.run(within_budget()).await;
+}
+
+#[tokio::test]
+async fn each_route_stays_within_its_statement_budget_through_pgbouncer() {
+    Backend::PgBouncer.run(within_budget()).await;
+}
+
+async fn within_budget() {
     let app = TestApp::spawn().await;
     let user = User::new();
     let chat = app.create_chat(&user.token, "warm-up").await;

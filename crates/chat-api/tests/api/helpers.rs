@@ -1,13 +1,16 @@
 //! The harness: a real server on port 0, spoken to over TCP with a real HTTP
-//! client and really signed tokens, over one of two storages:
+//! client and really signed tokens, over one of three storages:
 //!
 //! - the in-memory adapter (the fast tier: no database, seconds);
-//! - a fresh PostgreSQL database (the real tier).
+//! - a fresh PostgreSQL database (the real tier);
+//! - a fresh PostgreSQL database reached through PgBouncer in transaction
+//!   pooling mode, with `DATABASE_POOLER=transaction` (how fleets connect).
 //!
-//! A test written once inside [`on_every_adapter!`] runs on both: its body
-//! calls [`TestApp::spawn`], which starts the server on the backend that the
-//! generated test (`…::on_memory` or `…::on_postgres`) chose. Tests about the
-//! database itself use `#[tokio::test]` and get PostgreSQL.
+//! A test written once inside [`on_every_adapter!`] runs on all three: its
+//! body calls [`TestApp::spawn`], which starts the server on the backend that
+//! the generated test (`…::on_memory`, `…::on_postgres` or `…::on_pgbouncer`)
+//! chose. Tests about the database itself use `#[tokio::test]` and get
+//! PostgreSQL directly.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use chat_api::app::Settings as ServiceSettings;
 use chat_api::state::AppState;
 use chat_api::storage::Storage;
 use chat_domain::memory::InMemoryRepository;
-use chat_testing::TestDatabase;
+use chat_testing::{PgBouncer, TestDatabase};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -41,6 +44,9 @@ pub enum Backend {
     Memory,
     /// A fresh PostgreSQL database per server.
     Postgres,
+    /// A fresh PostgreSQL database per server, reached through the test
+    /// process's PgBouncer (transaction pooling) with `DATABASE_POOLER=transaction`.
+    PgBouncer,
 }
 
 tokio::task_local! {
@@ -62,7 +68,8 @@ impl Backend {
 }
 
 /// Runs one test on every storage adapter: `name::on_memory` (the fast tier,
-/// `cargo test -p chat-api --test api on_memory`) and `name::on_postgres`.
+/// `cargo test -p chat-api --test api on_memory`), `name::on_postgres` and
+/// `name::on_pgbouncer`.
 macro_rules! on_every_adapter {
     ($(#[$meta:meta])* async fn $name:ident() $body:block) => {
         $(#[$meta])*
@@ -80,6 +87,11 @@ macro_rules! on_every_adapter {
             #[tokio::test]
             async fn on_postgres() {
                 crate::helpers::Backend::Postgres.run(test()).await;
+            }
+
+            #[tokio::test]
+            async fn on_pgbouncer() {
+                crate::helpers::Backend::PgBouncer.run(test()).await;
             }
         }
     };
@@ -132,6 +144,15 @@ impl TestApp {
                 let database = TestDatabase::create().await;
                 let url = database.url().to_owned();
                 Self::start(Some(database), &url, None, settings).await
+            }
+            Backend::PgBouncer => {
+                let database = TestDatabase::create().await;
+                let url = PgBouncer::shared().await.url_for(database.url());
+                let pooled: Vec<(&str, &str)> = [("DATABASE_POOLER", "transaction")]
+                    .into_iter()
+                    .chain(settings.iter().copied())
+                    .collect();
+                Self::start(Some(database), &url, None, &pooled).await
             }
         }
     }

@@ -1,9 +1,10 @@
 //! Black-box tests of the HTTP contract (docs/api.md): the real server on port
 //! 0, a real HTTP client over TCP, and really signed tokens. One module per
-//! part of the contract. Tests in `on_every_adapter!` run twice: over the
-//! in-memory adapter (`…::on_memory`, the fast tier, no database) and over a
-//! fresh PostgreSQL database (`…::on_postgres`); the rest are about the
-//! database or the binary and run on PostgreSQL or SQLite only.
+//! part of the contract. Tests in `on_every_adapter!` run three times: over the
+//! in-memory adapter (`…::on_memory`, the fast tier, no database), over a
+//! fresh PostgreSQL database (`…::on_postgres`), and over one reached through
+//! PgBouncer in transaction pooling mode (`…::on_pgbouncer`); the rest are
+//! about the database or the binary and run on PostgreSQL or SQLite only.
 
 #[macro_use]
 mod helpers;
@@ -18,6 +19,8 @@ mod idempotency;
 mod kmeans;
 mod operations;
 mod pagination;
+mod pool;
+mod pooler;
 mod trainer;
 mod unavailable;
 mod validation;
