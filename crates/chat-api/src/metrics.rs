@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by method, route template and status; latency
-//! histograms; in-flight requests; pool occupancy; statements executed; build info.
+//! histograms; in-flight requests; pool occupancy; statements executed; build
+//! info; the process itself (CPU, memory, file descriptors) on Linux.
 
 use std::sync::Mutex;
 
@@ -110,6 +111,14 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
+        // CPU, memory, file descriptors, threads and start time of this
+        // process, read from /proc at each scrape (Linux only).
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("metric names are unique");
         Self {
             registry,
             requests,

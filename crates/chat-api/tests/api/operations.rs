@@ -224,6 +224,18 @@ on_every_adapter! {
         );
         assert!(idle >= 0 && in_use >= 0 && idle + in_use <= max, "{idle} {in_use} {max}");
         assert!(!text.contains("state=\""), "no state label any more");
+        // The process collector: memory, CPU and file descriptors of the server.
+        assert!(value("process_resident_memory_bytes") > 0, "{text}");
+        for metric in [
+            "process_cpu_seconds_total",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+            "process_threads",
+            "process_virtual_memory_bytes",
+        ] {
+            assert!(text.contains(&format!("\n{metric} ")), "{metric}");
+        }
     }
 }
 
