@@ -1,5 +1,5 @@
 //! Compression: the list and the OpenAPI document honour `Accept-Encoding`
-//! (`gzip`, `br`, `zstd`) with `Vary: Accept-Encoding`; single chats, which
+//! (`gzip`, `br`, `zstd`, and `deflate`) with `Vary: Accept-Encoding`; single chats, which
 //! carry strong ETags, are never compressed.
 
 use std::io::Read;
@@ -7,7 +7,7 @@ use std::io::Read;
 use reqwest::{Method, Response};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, User, header};
+use crate::helpers::{TestApp, User, header, problem};
 
 /// The body as the server sent it, decoded by its `Content-Encoding`.
 async fn decoded(response: Response) -> (String, Vec<u8>) {
@@ -19,6 +19,11 @@ async fn decoded(response: Response) -> (String, Vec<u8>) {
             flate2::read::GzDecoder::new(raw.as_slice())
                 .read_to_end(&mut plain)
                 .expect("gzip");
+        }
+        "deflate" => {
+            flate2::read::ZlibDecoder::new(raw.as_slice())
+                .read_to_end(&mut plain)
+                .expect("deflate");
         }
         "br" => {
             brotli::Decompressor::new(raw.as_slice(), 4096)
@@ -58,7 +63,7 @@ on_every_adapter! {
         let expected: Value = serde_json::from_slice(&expected).expect("JSON");
         assert_eq!(expected.as_array().expect("array").len(), 20);
 
-        for accepted in ["gzip", "br", "zstd"] {
+        for accepted in ["gzip", "br", "zstd", "deflate"] {
             let response = app
                 .request(Method::GET, "/chat/?limit=100", &user.token)
                 .header("accept-encoding", accepted)
@@ -74,6 +79,45 @@ on_every_adapter! {
             let body: Value = serde_json::from_slice(&body).expect("JSON");
             assert_eq!(body, expected, "{accepted}");
         }
+    }
+}
+
+on_every_adapter! {
+    async fn unsupported_or_refused_encodings() {
+        let app = TestApp::spawn().await;
+        let user = User::new();
+        app.create_chat(&user.token, "t").await;
+        // An encoding the server lacks: the plain body (identity is always acceptable).
+        let response = app
+            .request(Method::GET, "/chat/", &user.token)
+            .header("accept-encoding", "compress, exi")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "content-encoding"), "");
+        let (_, body) = decoded(response).await;
+        let body: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body.as_array().expect("array").len(), 1);
+        // Nothing acceptable at all: 406, as a problem.
+        let response = app
+            .request(Method::GET, "/chat/", &user.token)
+            .header("accept-encoding", "identity;q=0, compress")
+            .send()
+            .await
+            .expect("request");
+        assert!(varies_on_accept_encoding(&response));
+        let problem = problem(response, 406).await;
+        assert_eq!(problem["title"], "Not Acceptable");
+        // Checked before the token, like the method.
+        let response = app
+            .client
+            .get(app.url("/chat/"))
+            .header("accept-encoding", "identity;q=0")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 406);
     }
 }
 
