@@ -486,9 +486,9 @@ def scrape_metrics(server: Server) -> dict:
         return {}
     out: dict = {}
     for line in text.splitlines():
-        match = re.match(r'^(db_pool_connections)\{state="(\w+)"\} (\S+)$', line)
+        match = re.match(r"^db_pool_connections_(idle|in_use|max) (\S+)$", line)
         if match:
-            out[f"pool_{match.group(2)}"] = int(float(match.group(3)))
+            out[f"pool_{match.group(1)}"] = int(float(match.group(2)))
         match = re.match(r"^(db_statements_total|db_transactions_total) (\S+)$", line)
         if match:
             out[match.group(1)] = int(float(match.group(2)))

@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by method, route template and status; latency
-//! histograms; in-flight requests; pool occupancy; statements executed; build info.
+//! histograms; in-flight requests; pool occupancy; statements executed; build
+//! info; the process itself (CPU, memory, file descriptors) on Linux.
 
 use std::sync::Mutex;
 
@@ -25,7 +26,9 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     in_flight: IntGauge,
-    pool: IntGaugeVec,
+    pool_idle: IntGauge,
+    pool_in_use: IntGauge,
+    pool_max: IntGauge,
     statements: IntCounter,
     /// Serialises scrapes, which move the statement counters forward.
     scrape: Mutex<()>,
@@ -71,12 +74,19 @@ impl Metrics {
             "HTTP requests being processed now.",
         )
         .expect("valid metric");
-        let pool = IntGaugeVec::new(
-            Opts::new(
-                "db_pool_connections",
-                "Database pool connections by state (idle, in_use, max).",
-            ),
-            &["state"],
+        let pool_idle = IntGauge::new(
+            "db_pool_connections_idle",
+            "Open database pool connections waiting for work.",
+        )
+        .expect("valid metric");
+        let pool_in_use = IntGauge::new(
+            "db_pool_connections_in_use",
+            "Database pool connections lent to a request now.",
+        )
+        .expect("valid metric");
+        let pool_max = IntGauge::new(
+            "db_pool_connections_max",
+            "The most connections the database pool may open.",
         )
         .expect("valid metric");
         let statements = IntCounter::new("db_statements_total", "SQL statements executed.")
@@ -91,7 +101,9 @@ impl Metrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(in_flight.clone()),
-            Box::new(pool.clone()),
+            Box::new(pool_idle.clone()),
+            Box::new(pool_in_use.clone()),
+            Box::new(pool_max.clone()),
             Box::new(statements.clone()),
             Box::new(build),
         ] {
@@ -99,12 +111,22 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
+        // CPU, memory, file descriptors, threads and start time of this
+        // process, read from /proc at each scrape (Linux only).
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("metric names are unique");
         Self {
             registry,
             requests,
             duration,
             in_flight,
-            pool,
+            pool_idle,
+            pool_in_use,
+            pool_max,
             statements,
             scrape: Mutex::new(()),
         }
@@ -131,15 +153,9 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let status = pool.status();
-        self.pool
-            .with_label_values(&["idle"])
-            .set(i64::from(status.idle));
-        self.pool
-            .with_label_values(&["in_use"])
-            .set(i64::from(status.in_use()));
-        self.pool
-            .with_label_values(&["max"])
-            .set(i64::from(status.max));
+        self.pool_idle.set(i64::from(status.idle));
+        self.pool_in_use.set(i64::from(status.in_use()));
+        self.pool_max.set(i64::from(status.max));
         self.statements
             .inc_by(pool.statements().saturating_sub(self.statements.get()));
         let mut buffer = Vec::new();

@@ -3,7 +3,11 @@
 pub mod chats;
 pub mod operations;
 
-use actix_web::{guard, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderValue, VARY};
+use actix_web::middleware::{Compress, Next, from_fn};
+use actix_web::{Error, guard, web};
 
 use crate::error::ApiError;
 
@@ -32,7 +36,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             // Both spellings of the collection, with no redirect.
             web::resource(["/chat", "/chat/"])
-                .route(web::route().guard(get_or_head()).to(chats::list_chats))
+                .route(compressed(
+                    web::route().guard(get_or_head()).to(chats::list_chats),
+                ))
                 .route(web::post().to(chats::create_chat))
                 .default_service(method_not_allowed(COLLECTION_METHODS)),
         )
@@ -47,7 +53,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(read_only("/health/live", web::to(operations::live)))
         .service(read_only("/health/ready", web::to(operations::ready)))
         .service(read_only("/metrics", web::to(operations::metrics)))
-        .service(read_only("/openapi.json", web::to(operations::openapi)))
+        .service(read_only(
+            "/openapi.json",
+            compressed(web::to(operations::openapi)),
+        ))
         .service(read_only("/docs", web::to(operations::docs)))
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
@@ -59,4 +68,34 @@ fn read_only(path: &str, handler: actix_web::Route) -> actix_web::Resource {
     web::resource(path)
         .route(handler.guard(get_or_head()))
         .default_service(method_not_allowed(READ_ONLY))
+}
+
+/// Compression by `Accept-Encoding` (`gzip`, `br`, `zstd`), for the routes
+/// whose bodies are large and carry no strong ETag (the list, the OpenAPI
+/// document): a strong ETag names exact bytes, so single chats stay as they are.
+fn compressed(route: actix_web::Route) -> actix_web::Route {
+    route
+        .wrap(Compress::default())
+        .wrap(from_fn(vary_accept_encoding))
+}
+
+/// `Vary: Accept-Encoding` on every answer of a compressing route, compressed
+/// or not, so a shared cache never hands one client's encoding to another.
+async fn vary_accept_encoding(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut response = next.call(request).await?;
+    let headers = response.headers_mut();
+    let varies = headers.get_all(VARY).any(|value| {
+        value.to_str().is_ok_and(|value| {
+            value
+                .split(',')
+                .any(|name| name.trim().eq_ignore_ascii_case("accept-encoding"))
+        })
+    });
+    if !varies {
+        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    Ok(response)
 }

@@ -13,6 +13,7 @@ mod auth;
 mod binary;
 mod budgets;
 mod chats;
+mod compression;
 mod conditional;
 mod contention;
 mod idempotency;

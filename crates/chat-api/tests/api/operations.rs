@@ -204,12 +204,37 @@ on_every_adapter! {
         assert!(!text.contains(id), "raw paths never become labels");
         for gauge in [
             "http_requests_in_flight",
-            "db_pool_connections{state=\"idle\"}",
-            "db_pool_connections{state=\"max\"}",
             "db_statements_total",
             "chat_api_build_info",
         ] {
             assert!(text.contains(gauge), "{gauge}");
+        }
+        // The pool as three plain gauges, so sums and ratios need no label tricks.
+        let value = |name: &str| -> i64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+                .parse()
+                .expect("an integer")
+        };
+        let (idle, in_use, max) = (
+            value("db_pool_connections_idle"),
+            value("db_pool_connections_in_use"),
+            value("db_pool_connections_max"),
+        );
+        assert!(idle >= 0 && in_use >= 0 && idle + in_use <= max, "{idle} {in_use} {max}");
+        assert!(!text.contains("state=\""), "no state label any more");
+        // The process collector: memory, CPU and file descriptors of the server.
+        assert!(value("process_resident_memory_bytes") > 0, "{text}");
+        for metric in [
+            "process_cpu_seconds_total",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+            "process_threads",
+            "process_virtual_memory_bytes",
+        ] {
+            assert!(text.contains(&format!("\n{metric} ")), "{metric}");
         }
     }
 }
