@@ -81,19 +81,39 @@ fn owned(state: &mut State, owner: UserId, id: ChatId) -> Option<&mut Chat> {
         .filter(|chat| chat.user_id == owner)
 }
 
+/// The owner's chat, if its version meets `expected`: what every
+/// conditional write checks first.
+fn owned_at<'a>(
+    state: &'a mut State,
+    owner: UserId,
+    id: ChatId,
+    expected: &ExpectedVersion,
+) -> Result<&'a mut Chat, RepositoryError> {
+    let chat = owned(state, owner, id).ok_or(RepositoryError::NotFound)?;
+    if expected.is_met_by(chat.version) {
+        Ok(chat)
+    } else {
+        Err(RepositoryError::VersionMismatch)
+    }
+}
+
+/// Stores a new chat and provisions its owner (both kinds of insert).
+fn store_chat(state: &mut State, chat: &Chat) -> Result<(), RepositoryError> {
+    if state.chats.contains_key(&chat.id) {
+        return Err(RepositoryError::Conflict(format!(
+            "chat {} already exists",
+            chat.id
+        )));
+    }
+    state.users.insert(chat.user_id);
+    state.chats.insert(chat.id, chat.clone());
+    Ok(())
+}
+
 #[async_trait]
 impl ChatRepository for InMemoryRepository {
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
-        let mut state = self.lock();
-        if state.chats.contains_key(&chat.id) {
-            return Err(RepositoryError::Conflict(format!(
-                "chat {} already exists",
-                chat.id
-            )));
-        }
-        state.users.insert(chat.user_id);
-        state.chats.insert(chat.id, chat.clone());
-        Ok(())
+        store_chat(&mut self.lock(), chat)
     }
 
     async fn insert_idempotent(
@@ -112,14 +132,7 @@ impl ChatRepository for InMemoryRepository {
                 IdempotentOutcome::KeyReused
             });
         }
-        if state.chats.contains_key(&chat.id) {
-            return Err(RepositoryError::Conflict(format!(
-                "chat {} already exists",
-                chat.id
-            )));
-        }
-        state.users.insert(chat.user_id);
-        state.chats.insert(chat.id, chat.clone());
+        store_chat(&mut state, chat)?;
         state.keys.insert(
             slot,
             StoredKey {
@@ -197,10 +210,7 @@ impl ChatRepository for InMemoryRepository {
         now: Timestamp,
     ) -> Result<Chat, RepositoryError> {
         let mut state = self.lock();
-        let chat = owned(&mut state, owner, id).ok_or(RepositoryError::NotFound)?;
-        if !expected.is_met_by(chat.version) {
-            return Err(RepositoryError::VersionMismatch);
-        }
+        let chat = owned_at(&mut state, owner, id, expected)?;
         *chat = chat.clone().changed(changes.clone(), now);
         Ok(chat.clone())
     }
@@ -212,10 +222,7 @@ impl ChatRepository for InMemoryRepository {
         expected: &ExpectedVersion,
     ) -> Result<(), RepositoryError> {
         let mut state = self.lock();
-        let chat = owned(&mut state, owner, id).ok_or(RepositoryError::NotFound)?;
-        if !expected.is_met_by(chat.version) {
-            return Err(RepositoryError::VersionMismatch);
-        }
+        owned_at(&mut state, owner, id, expected)?;
         state.chats.remove(&id);
         state.kmeans.retain(|data| data.chat_id != id);
         Ok(())
