@@ -247,3 +247,56 @@ on_every_adapter! {
         assert!(listed.iter().all(|id| bobs.contains(id)));
     }
 }
+
+/// A cursor in the server's layout (version 1, microseconds since the epoch,
+/// chat id) for any instant, including ones the server would never issue.
+fn cursor_at(micros: i64) -> String {
+    use base64::Engine;
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&micros.to_be_bytes());
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+on_every_adapter! {
+    async fn a_cursor_at_an_instant_the_database_cannot_store_is_422_and_harms_nothing() {
+        let app = TestApp::spawn().await;
+        let user = User::new();
+        seed(&app, &user, 2).await;
+        // Years before 1 and after 9999, down to the ends of the 64-bit range.
+        let year_0 = -62_135_596_800_000_000 - 1;
+        let year_10000 = 253_402_300_800_000_000;
+        for micros in [year_0, -210_866_803_200_000_000 - 1, year_10000, i64::MIN, i64::MAX] {
+            let body = problem(
+                app.get(&format!("/chat/?cursor={}", cursor_at(micros)), &user.token)
+                    .await,
+                422,
+            )
+            .await;
+            assert_eq!(error_fields(&body), ["cursor"], "{micros}");
+        }
+        // The ends of the kept range are positions like any other.
+        let after_last = app
+            .get(
+                &format!("/chat/?cursor={}", cursor_at(253_402_300_799_999_999)),
+                &user.token,
+            )
+            .await;
+        assert_eq!(after_last.status(), 200);
+        assert_eq!(ids(&after_last.json().await.expect("JSON")).len(), 2);
+        let before_first = app
+            .get(
+                &format!("/chat/?cursor={}", cursor_at(-62_135_596_800_000_000)),
+                &user.token,
+            )
+            .await;
+        assert_eq!(before_first.status(), 200);
+        assert!(ids(&before_first.json().await.expect("JSON")).is_empty());
+        // Nothing was thrown away on the way: the next requests are served as usual.
+        for _ in 0..4 {
+            let page = app.get("/chat/", &user.token).await;
+            assert_eq!(page.status(), 200);
+            assert_eq!(header(&page, "x-total-count"), "2");
+        }
+    }
+}
