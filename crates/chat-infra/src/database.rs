@@ -13,7 +13,7 @@ use sea_orm::{
     Statement, TransactionTrait,
 };
 
-use crate::error::{TimedOut, repository_error};
+use crate::error::{Retry, TimedOut, repository_error, retry};
 use crate::session::{self, PgPool, Probe, Session};
 
 /// How to reach the database and how big the pool is.
@@ -105,6 +105,16 @@ impl DatabaseConfig {
             idle_timeout: Duration::from_secs(600),
         }
     }
+}
+
+/// Whether a repository call only reads (and may run again on a fresh
+/// connection when its connection is found dead) or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads only.
+    Read,
+    /// Writes.
+    Write,
 }
 
 /// The URL with any password replaced by `***`, for logs and messages.
@@ -423,8 +433,53 @@ impl Database {
         transaction.commit().await.map_err(repository_error)
     }
 
+    /// Runs one repository operation under the query timeout, once more when
+    /// its error says that is safe and useful (see [`Retry`]): a read whose
+    /// connection was found dead, anything a read-only database refused, and
+    /// anything the server rolled back for a serialization failure or a
+    /// deadlock. The second run shares the first one's time budget.
+    pub(crate) async fn run<T, F>(
+        &self,
+        access: Access,
+        operation: impl Fn() -> F,
+    ) -> Result<T, RepositoryError>
+    where
+        F: Future<Output = Result<T, RepositoryError>>,
+    {
+        self.bounded(async {
+            let error = match operation().await {
+                Err(error) => error,
+                done => return done,
+            };
+            let pool = self.postgres.as_ref().map(PgPool::manager);
+            match retry(&error) {
+                Retry::No => return Err(error),
+                Retry::Again => {}
+                Retry::OnNewConnection => {
+                    // After a failover every pooled connection may still reach
+                    // the old, read-only primary (and one opened while the
+                    // database was read-only stays so for its life).
+                    pool.inspect(|manager| manager.discard_open_connections());
+                }
+                Retry::ConnectionLost => {
+                    // What ended this connection (a restart, a pooler reload,
+                    // the network) may have ended the pooled ones too: each is
+                    // checked before its next use, so that only this request
+                    // pays (and a read, not even this one).
+                    pool.inspect(|manager| manager.check_open_connections());
+                    if access == Access::Write {
+                        return Err(error);
+                    }
+                }
+            }
+            tracing::debug!(%error, ?access, "retrying a repository call once");
+            operation().await
+        })
+        .await
+    }
+
     /// Runs one repository operation under the query timeout.
-    pub(crate) async fn bounded<T>(
+    async fn bounded<T>(
         &self,
         operation: impl Future<Output = Result<T, RepositoryError>>,
     ) -> Result<T, RepositoryError> {

@@ -15,7 +15,7 @@ use sea_orm::{
     QuerySelect, QueryTrait, Statement, Value,
 };
 
-use crate::database::Database;
+use crate::database::{Access, Database};
 use crate::entities::{chats, idempotency_keys, kmeans_data, user_chat_counts, users};
 use crate::error::repository_error;
 use crate::mapping::{centroids_column, chat_from_row, chat_to_row, k_column, kmeans_from_row};
@@ -369,10 +369,10 @@ fn version_condition(expected: &ExpectedVersion) -> Option<sea_orm::sea_query::S
 #[async_trait]
 impl ChatRepository for SeaOrmRepository {
     async fn insert(&self, chat: &Chat) -> Result<(), RepositoryError> {
-        let provision = provision_query(chat);
-        let insert = chats::Entity::insert(chat_to_row(chat)).into_query();
         self.db
-            .bounded(async {
+            .run(Access::Write, || async move {
+                let provision = provision_query(chat);
+                let insert = chats::Entity::insert(chat_to_row(chat)).into_query();
                 let session = self.db.session().await?;
                 if session.supports_writable_cte() {
                     // PostgreSQL: both in one statement, which is its own
@@ -408,7 +408,7 @@ impl ChatRepository for SeaOrmRepository {
         request: &IdempotentRequest,
     ) -> Result<IdempotentOutcome, RepositoryError> {
         self.db
-            .bounded(async {
+            .run(Access::Write, || async move {
                 let session = self.db.session().await?;
                 if session.supports_writable_cte() {
                     Self::insert_keyed_postgres(&session, chat, request).await
@@ -425,7 +425,7 @@ impl ChatRepository for SeaOrmRepository {
         limit: u32,
     ) -> Result<u64, RepositoryError> {
         self.db
-            .bounded(async {
+            .run(Access::Write, || async move {
                 let session = self.db.session().await?;
                 let backend = session.get_database_backend();
                 let sql = if backend == DbBackend::Postgres {
@@ -449,7 +449,7 @@ impl ChatRepository for SeaOrmRepository {
 
     async fn find(&self, owner: UserId, id: ChatId) -> Result<Option<Chat>, RepositoryError> {
         self.db
-            .bounded(async {
+            .run(Access::Read, || async move {
                 let session = self.db.session().await?;
                 chats::Entity::find_by_id(*id.as_uuid())
                     .filter(chats::Column::UserId.eq(*owner.as_uuid()))
@@ -464,7 +464,7 @@ impl ChatRepository for SeaOrmRepository {
 
     async fn list(&self, owner: UserId, page: PageRequest) -> Result<Page<Chat>, RepositoryError> {
         self.db
-            .bounded(async {
+            .run(Access::Read, || async move {
                 let session = self.db.session().await?;
                 let limit = u64::from(page.limit.get());
                 // One row more than the page tells whether another page follows.
@@ -524,7 +524,7 @@ impl ChatRepository for SeaOrmRepository {
         now: Timestamp,
     ) -> Result<Chat, RepositoryError> {
         self.db
-            .bounded(async {
+            .run(Access::Write, || async move {
                 let mut update = chats::Entity::update_many()
                     .col_expr(
                         chats::Column::Version,
@@ -574,7 +574,7 @@ impl ChatRepository for SeaOrmRepository {
         expected: &ExpectedVersion,
     ) -> Result<(), RepositoryError> {
         self.db
-            .bounded(async {
+            .run(Access::Write, || async move {
                 let mut delete = chats::Entity::delete_many()
                     .filter(chats::Column::Id.eq(*id.as_uuid()))
                     .filter(chats::Column::UserId.eq(*owner.as_uuid()));
@@ -605,7 +605,7 @@ impl KmeansDataRepository for SeaOrmRepository {
     ) -> Result<(), RepositoryError> {
         let k = k_column(data)?;
         self.db
-            .bounded(async {
+            .run(Access::Write, || async move {
                 // INSERT … SELECT from the owner's chat: ownership is checked by
                 // the same statement that writes, so no row means "no such chat".
                 let source = Query::select()
@@ -651,7 +651,7 @@ impl KmeansDataRepository for SeaOrmRepository {
         chat: ChatId,
     ) -> Result<Vec<KmeansData>, RepositoryError> {
         self.db
-            .bounded(async {
+            .run(Access::Read, || async move {
                 let owned_chat = Query::select()
                     .column(chats::Column::Id)
                     .from(chats::Entity)

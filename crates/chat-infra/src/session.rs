@@ -13,8 +13,13 @@
 //!   idle for a while are pinged before reuse, so a restarted server costs no
 //!   failed request. Connections older than the maximum lifetime or idle
 //!   longer than the idle timeout are never handed out: they are closed at
-//!   checkout, and a background task closes them while they sit in the pool. Every repository call is a single statement here (create
-//!   is one writable CTE), so no transaction is ever begun on this pool.
+//!   checkout, and a background task closes them while they sit in the pool.
+//!   After a statement found its connection dead, every pooled connection is
+//!   pinged before its next use; after the database refused a write as
+//!   read-only, every connection opened before is closed instead (see
+//!   `Database::run`, which decides). Every repository call is a single
+//!   statement here (create is one writable CTE), so no transaction is ever
+//!   begun on this pool.
 //! - **SQLite**: SeaORM's own pool (in-process; nothing to save), and SeaORM's
 //!   transactions where one statement cannot do the work (create).
 //!
@@ -26,7 +31,7 @@
 //! beyond what such a pooler tracks.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -54,6 +59,10 @@ pub(crate) struct PgConn {
     /// Statements go as simple queries with their parameters written in
     /// (behind a transaction-mode pooler).
     inline: bool,
+    /// [`PgManager::discards`] when this connection was opened.
+    generation: u64,
+    /// [`PgManager::checks`] when this connection was last known alive.
+    checked: u64,
 }
 
 /// Opens connections and decides whether a returned one may be reused.
@@ -64,6 +73,24 @@ pub(crate) struct PgManager {
     inline: bool,
     max_lifetime: Duration,
     idle_timeout: Duration,
+    /// Bumped when every open connection must go (the database turned out
+    /// read-only): connections of an older generation are closed at checkout.
+    discards: AtomicU64,
+    /// Bumped when every open connection is suspect (one was found dead):
+    /// each is pinged at its next checkout.
+    checks: AtomicU64,
+}
+
+impl PgManager {
+    /// No connection opened so far will be handed out again.
+    pub(crate) fn discard_open_connections(&self) {
+        self.discards.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every connection opened so far is pinged before its next use.
+    pub(crate) fn check_open_connections(&self) {
+        self.checks.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl managed::Manager for PgManager {
@@ -71,11 +98,16 @@ impl managed::Manager for PgManager {
     type Error = sqlx::Error;
 
     async fn create(&self) -> Result<PgConn, sqlx::Error> {
+        // Read before connecting: a bump during the connect applies to it too.
+        let generation = self.discards.load(Ordering::Relaxed);
+        let checked = self.checks.load(Ordering::Relaxed);
         let raw = self.options.connect().await?;
         Ok(PgConn {
             raw,
             busy: false,
             inline: self.inline,
+            generation,
+            checked,
         })
     }
 
@@ -97,8 +129,15 @@ impl managed::Manager for PgManager {
         if metrics.last_used() >= self.idle_timeout {
             return Err(RecycleError::message("idle too long; closed"));
         }
-        if metrics.last_used() > self.ping_idle_after {
+        if conn.generation < self.discards.load(Ordering::Relaxed) {
+            return Err(RecycleError::message(
+                "opened before the database refused a write as read-only; closed",
+            ));
+        }
+        let checks = self.checks.load(Ordering::Relaxed);
+        if metrics.last_used() > self.ping_idle_after || conn.checked < checks {
             conn.raw.ping().await.map_err(RecycleError::Backend)?;
+            conn.checked = checks;
         }
         Ok(())
     }
@@ -150,6 +189,8 @@ pub(crate) fn pg_pool(config: &DatabaseConfig) -> Option<PgPool> {
         inline,
         max_lifetime,
         idle_timeout,
+        discards: AtomicU64::new(0),
+        checks: AtomicU64::new(0),
     })
     .max_size(usize::try_from(max_connections).unwrap_or(usize::MAX))
     .wait_timeout(Some(acquire_timeout))
@@ -216,7 +257,9 @@ impl Probe {
         }
     }
 
-    /// One `SELECT 1` on the probe's connection.
+    /// One `SELECT 1` on the probe's connection. When the connection it had
+    /// kept turns out dead (the server ended it meanwhile), once more on a new
+    /// one: a restart or a failover between two probes is no failed probe.
     pub(crate) async fn ping(&self) -> Result<(), RepositoryError> {
         let mut slot = self.conn.lock().await;
         let stale = slot.as_ref().is_some_and(|(conn, opened, used)| {
@@ -227,6 +270,19 @@ impl Probe {
         if stale {
             *slot = None;
         }
+        let kept = slot.is_some();
+        match self.ping_on(&mut slot).await {
+            Err(_) if kept => self.ping_on(&mut slot).await,
+            done => done,
+        }
+    }
+
+    /// `SELECT 1` on the connection in `slot`, opened first when there is
+    /// none; a failure empties the slot.
+    async fn ping_on(
+        &self,
+        slot: &mut Option<(PgConn, Instant, Instant)>,
+    ) -> Result<(), RepositoryError> {
         let (conn, _, used) = match &mut *slot {
             Some(open) => open,
             empty @ None => {
@@ -238,6 +294,8 @@ impl Probe {
                     raw,
                     busy: false,
                     inline: true,
+                    generation: 0,
+                    checked: 0,
                 };
                 empty.insert((conn, now, now))
             }
