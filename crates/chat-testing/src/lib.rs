@@ -16,7 +16,9 @@
 //! to start one; nothing is ever skipped.
 //!
 //! [`PgBouncer`] puts a PgBouncer in transaction pooling mode in front of that
-//! server, for the tests that run through a connection pooler.
+//! server, for the tests that run through a connection pooler; [`FaultProxy`]
+//! puts a TCP proxy there that injects network faults (latency, resets, a
+//! black hole).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,8 +27,10 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 use tokio::sync::OnceCell;
 use url::Url;
 
+mod fault_proxy;
 mod pgbouncer;
 
+pub use fault_proxy::{Fault, FaultProxy};
 pub use pgbouncer::PgBouncer;
 
 /// The server used when `TEST_DATABASE_URL` is unset and no Docker engine answers.

@@ -1,132 +1,13 @@
 //! The database away: a 503 with `Retry-After`, fast, never a hang; and the
 //! service recovers by itself when the database returns.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_testing::TestDatabase;
+use chat_testing::{Fault, FaultProxy, TestDatabase};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::net::TcpListener;
 
 use crate::helpers::{TestApp, User, header, problem};
-
-/// What the proxy does with traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// Forward both ways.
-    Up,
-    /// Close every connection, new and open: the database refuses.
-    Refuse,
-    /// Keep connections open but pass nothing: the database hangs.
-    Freeze,
-}
-
-/// A TCP proxy in front of PostgreSQL whose behaviour the test switches.
-struct Proxy {
-    port: u16,
-    mode: watch::Sender<Mode>,
-    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    accept: JoinHandle<()>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-        self.close_connections();
-    }
-}
-
-impl Proxy {
-    async fn start(target: u16, mode: Mode) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let (sender, receiver) = watch::channel(mode);
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let open = Arc::clone(&connections);
-        let accept = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                if *receiver.borrow() == Mode::Refuse {
-                    drop(client);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await else {
-                    continue;
-                };
-                let task = tokio::spawn(forward(client, server, receiver.clone()));
-                open.lock().expect("lock").push(task);
-            }
-        });
-        Self {
-            port,
-            mode: sender,
-            connections,
-            accept,
-        }
-    }
-
-    fn set(&self, mode: Mode) {
-        if mode == Mode::Refuse {
-            self.close_connections();
-        }
-        self.mode.send_replace(mode);
-    }
-
-    fn close_connections(&self) {
-        for task in self.connections.lock().expect("lock").drain(..) {
-            task.abort();
-        }
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-}
-
-async fn forward(client: TcpStream, server: TcpStream, mode: watch::Receiver<Mode>) {
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
-    tokio::join!(
-        pump(client_read, server_write, mode.clone()),
-        pump(server_read, client_write, mode),
-    );
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut mode: watch::Receiver<Mode>,
-) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let Ok(read) = from.read(&mut buffer).await else {
-            return;
-        };
-        if read == 0 {
-            return;
-        }
-        // While frozen, hold the bytes: the peer waits forever.
-        while *mode.borrow_and_update() == Mode::Freeze {
-            if mode.changed().await.is_err() {
-                return;
-            }
-        }
-        if to.write_all(&buffer[..read]).await.is_err() {
-            return;
-        }
-    }
-}
-
-fn server_port() -> u16 {
-    // The local server, or TEST_DATABASE_URL's when set.
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .and_then(|url| url::Url::parse(&url).ok())
-        .and_then(|url| url.port())
-        .unwrap_or(5432)
-}
 
 async fn assert_503_within(app: &TestApp, path: &str, token: Option<&str>, bound: Duration) {
     let started = Instant::now();
@@ -208,11 +89,11 @@ async fn a_database_that_never_answers_gives_503s_not_hangs() {
 #[tokio::test]
 async fn a_database_that_stops_answering_mid_flight_gives_503s_within_five_seconds() {
     let database = TestDatabase::create().await;
-    let proxy = Proxy::start(server_port(), Mode::Up).await;
-    let app = TestApp::spawn_on(&proxy.url(database.name()), &[]).await;
+    let proxy = FaultProxy::start().await;
+    let app = TestApp::spawn_on(&proxy.url_for(database.url()), &[]).await;
     let user = User::new();
     app.create_chat(&user.token, "before the freeze").await;
-    proxy.set(Mode::Freeze);
+    proxy.set(Fault::BlackHole);
     assert_503_within(&app, "/chat/", Some(&user.token), Duration::from_secs(5)).await;
     assert_503_within(&app, "/health/ready", None, Duration::from_secs(2)).await;
 }
@@ -220,20 +101,21 @@ async fn a_database_that_stops_answering_mid_flight_gives_503s_within_five_secon
 #[tokio::test]
 async fn the_service_recovers_by_itself_when_the_database_returns() {
     let database = TestDatabase::create().await;
-    let proxy = Proxy::start(server_port(), Mode::Refuse).await;
+    let proxy = FaultProxy::start().await;
+    proxy.set(Fault::Refuse);
     // Down at start: migrations cannot run; the server serves 503s meanwhile.
-    let app = TestApp::spawn_on(&proxy.url(database.name()), &[]).await;
+    let app = TestApp::spawn_on(&proxy.url_for(database.url()), &[]).await;
     let user = User::new();
     assert_503_within(&app, "/chat/", Some(&user.token), Duration::from_secs(2)).await;
 
-    proxy.set(Mode::Up);
+    proxy.heal();
     wait_until_ready(&app, Duration::from_secs(20), "the database returned").await;
     app.create_chat(&user.token, "after recovery").await;
 
     // Down again with connections in the pool, then back: no restart needed.
-    proxy.set(Mode::Refuse);
+    proxy.set(Fault::Refuse);
     assert_503_within(&app, "/chat/", Some(&user.token), Duration::from_secs(2)).await;
-    proxy.set(Mode::Up);
+    proxy.heal();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let response = app.get("/chat/", &user.token).await;
