@@ -57,6 +57,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// The background purge of expired idempotency keys, stopped with the server.
     purge: tokio::task::AbortHandle,
+    /// The admin listener (`ADMIN_BIND_ADDRESS`), stopped with the server.
+    admin: Option<(std::net::SocketAddr, Server)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -198,13 +200,27 @@ impl Application {
         let header_limit = web::Data::new(HeaderLimit(config.http.max_header_bytes));
         let cors_origins = config.cors_allowed_origins.clone();
         let server_state = state.clone();
+        let metrics_on = if config.admin_bind_address.is_some() {
+            routes::MetricsOn::Admin
+        } else {
+            routes::MetricsOn::Public
+        };
+        let admin = match config.admin_bind_address {
+            Some(address) => Some(admin_server(
+                address,
+                state.clone(),
+                header_limit.clone(),
+                &config,
+            )?),
+            None => None,
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(server_state.clone())
                 .app_data(verifier.clone())
                 .app_data(openapi.clone())
                 .app_data(header_limit.clone())
-                .configure(routes::configure)
+                .configure(|routes| routes::configure(routes, metrics_on))
                 .default_service(web::to(operations::no_route))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
@@ -239,7 +255,13 @@ impl Application {
             server,
             state,
             purge,
+            admin,
         })
+    }
+
+    /// The admin listener's bound address, when `ADMIN_BIND_ADDRESS` is set.
+    pub fn admin_address(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().map(|(address, _)| *address)
     }
 
     /// The bound port (the real one when the configuration said 0).
@@ -264,12 +286,53 @@ impl Application {
 
     /// Serves until stopped, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // The admin listener serves as long as the public one, probes included.
+        let admin = self.admin.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
+        if let Some((serving, handle)) = admin {
+            handle.stop(true).await;
+            if let Ok(Err(error)) = serving.await {
+                tracing::warn!(%error, "the admin listener failed");
+            }
+        }
         self.purge.abort();
         self.state.storage.pool.close().await;
         tracing::info!("stopped");
         result
     }
+}
+
+/// The admin listener: `/metrics` and the health probes on their own address,
+/// one worker (scrapes and probes are few), the same graceful shutdown.
+fn admin_server(
+    address: std::net::SocketAddr,
+    state: web::Data<AppState>,
+    header_limit: web::Data<HeaderLimit>,
+    config: &Config,
+) -> Result<(std::net::SocketAddr, Server), StartupError> {
+    let refused = |source| StartupError::Bind { address, source };
+    let listener = TcpListener::bind(address).map_err(refused)?;
+    let bound = listener.local_addr().map_err(refused)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(header_limit.clone())
+            .configure(routes::configure_admin)
+            .default_service(web::to(operations::no_route))
+            .wrap(from_fn(middleware::observe))
+    })
+    .workers(1)
+    .client_request_timeout(config.http.client_request_timeout)
+    .keep_alive(config.http.keep_alive)
+    .shutdown_timeout(config.shutdown_grace.as_secs())
+    .disable_signals()
+    .listen(listener)
+    .map_err(refused)?
+    .run();
+    Ok((bound, server))
 }
 
 /// CORS is off (no cross-origin access) unless origins are configured.

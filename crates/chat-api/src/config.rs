@@ -40,6 +40,9 @@ pub struct Config {
     pub app_env: AppEnv,
     /// Where to listen.
     pub bind_address: SocketAddr,
+    /// Where `/metrics` is served instead of the public address (with
+    /// `/health/*` on both), when set (`ADMIN_BIND_ADDRESS`).
+    pub admin_bind_address: Option<SocketAddr>,
     /// Apply pending migrations at start.
     pub run_migrations: bool,
     /// How tokens are verified.
@@ -148,6 +151,18 @@ impl Config {
         };
         let logging = LogSettings::read(&env)?;
         let bind_address = env.parse("BIND_ADDRESS", "127.0.0.1:8080".parse().ok())?;
+        let admin_bind_address = match env.get("ADMIN_BIND_ADDRESS") {
+            None => None,
+            Some(_) => Some(env.parse::<SocketAddr>("ADMIN_BIND_ADDRESS", None)?),
+        };
+        if let Some(admin) = admin_bind_address
+            && admin == bind_address
+            && admin.port() != 0
+        {
+            return Err(refuse(format!(
+                "ADMIN_BIND_ADDRESS must differ from BIND_ADDRESS (both are {admin})"
+            )));
+        }
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let http = HttpSettings {
             workers: env.parse_in("HTTP_WORKERS", workers, 1..=1_024)?,
@@ -172,6 +187,7 @@ impl Config {
         let config = Self {
             app_env,
             bind_address,
+            admin_bind_address,
             run_migrations: env.parse_bool("RUN_MIGRATIONS", true)?,
             jwt: read_jwt(&env, app_env)?,
             logging,

@@ -95,6 +95,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .context("writing the demo token to stderr")?;
     }
     tracing::info!(address = %app.address(), "listening");
+    if let Some(admin) = app.admin_address() {
+        tracing::info!(address = %admin, "admin listener (metrics, health) listening");
+    }
     app.run_until_stopped().await.context("server failed")
 }
 

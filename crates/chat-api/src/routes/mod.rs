@@ -30,8 +30,20 @@ fn method_not_allowed(allow: &'static str) -> actix_web::Route {
     })
 }
 
-/// Registers every route.
-pub fn configure(config: &mut web::ServiceConfig) {
+/// Where `/metrics` is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsOn {
+    /// On the public address (no admin address configured).
+    Public,
+    /// Only on the admin address: the public one answers it 404.
+    Admin,
+}
+
+/// Registers every route of the public address.
+pub fn configure(config: &mut web::ServiceConfig, metrics_on: MetricsOn) {
+    if metrics_on == MetricsOn::Public {
+        config.service(read_only("/metrics", web::to(operations::metrics)));
+    }
     config
         .service(
             // Both spellings of the collection, with no redirect.
@@ -52,7 +64,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .service(read_only("/health/live", web::to(operations::live)))
         .service(read_only("/health/ready", web::to(operations::ready)))
-        .service(read_only("/metrics", web::to(operations::metrics)))
         .service(read_only(
             "/openapi.json",
             compressed(web::to(operations::openapi)),
@@ -62,6 +73,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                 .config(utoipa_swagger_ui::Config::from("/openapi.json")),
         );
+}
+
+/// Registers the routes of the admin address (`ADMIN_BIND_ADDRESS`): the
+/// metrics and the health probes; everything else is 404 there.
+pub fn configure_admin(config: &mut web::ServiceConfig) {
+    config
+        .service(read_only("/metrics", web::to(operations::metrics)))
+        .service(read_only("/health/live", web::to(operations::live)))
+        .service(read_only("/health/ready", web::to(operations::ready)));
 }
 
 fn read_only(path: &str, handler: actix_web::Route) -> actix_web::Resource {

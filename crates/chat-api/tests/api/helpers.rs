@@ -101,6 +101,8 @@ macro_rules! on_every_adapter {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
+    /// The admin listener's `http://127.0.0.1:<port>`, when `ADMIN_BIND_ADDRESS` is set.
+    pub admin_address: Option<String>,
     /// A client that never follows redirects (none should ever be sent).
     pub client: Client,
     /// The server's state: its pool, statement counters and use cases.
@@ -188,6 +190,9 @@ impl TestApp {
         }
         .expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let admin_address = app
+            .admin_address()
+            .map(|admin| format!("http://127.0.0.1:{}", admin.port()));
         let handle = app.handle();
         let state = app.state();
         tokio::spawn(app.run_until_stopped());
@@ -198,6 +203,7 @@ impl TestApp {
             .expect("client");
         Self {
             address,
+            admin_address,
             client,
             state,
             handle,

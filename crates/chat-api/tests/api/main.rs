@@ -9,6 +9,7 @@
 #[macro_use]
 mod helpers;
 
+mod admin;
 mod auth;
 mod binary;
 mod budgets;
