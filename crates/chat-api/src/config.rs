@@ -49,6 +49,8 @@ pub struct Config {
     pub jwt: JwtSettings,
     /// Log format and filter.
     pub logging: LogSettings,
+    /// Where spans are exported (`OTEL_*`); `None`: nowhere.
+    pub traces: Option<crate::traces::TraceSettings>,
     /// HTTP server limits and timeouts.
     pub http: HttpSettings,
     /// Origins allowed to call the API from a browser; empty means CORS is off.
@@ -191,6 +193,7 @@ impl Config {
             run_migrations: env.parse_bool("RUN_MIGRATIONS", true)?,
             jwt: read_jwt(&env, app_env)?,
             logging,
+            traces: crate::traces::TraceSettings::read(&env)?,
             http,
             cors_allowed_origins: env.list("CORS_ALLOWED_ORIGINS"),
             shutdown_grace: Duration::from_secs(env.parse_in(

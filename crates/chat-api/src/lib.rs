@@ -31,6 +31,7 @@ pub mod routes;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod traces;
 
 pub use app::{Application, StartupError};
 pub use config::Config;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use chat_api::app::{self, Settings};
 use chat_api::auth::mint_token;
 use chat_api::config::{Config, ConfigError, LogSettings};
+use chat_api::traces::TraceSettings;
 use chat_api::{Application, telemetry};
 use chat_domain::UserId;
 use clap::{Parser, Subcommand};
@@ -45,12 +46,14 @@ fn main() -> ExitCode {
         eprintln!("chat-api: ignoring .env: {error}");
     }
     let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Settings::from_env()
-            .map_err(refusal)
-            .and_then(|settings| run(&settings.config.logging.clone(), serve(settings))),
+        Command::Serve => Settings::from_env().map_err(refusal).and_then(|settings| {
+            let logging = settings.config.logging.clone();
+            let traces = settings.config.traces.clone();
+            run(&logging, traces.as_ref(), serve(settings))
+        }),
         // Migrating needs the database, not the JWT keys.
         Command::Migrate => match (LogSettings::from_env(), app::database_from_env()) {
-            (Ok(logging), Ok(database)) => run(&logging, migrate(database)),
+            (Ok(logging), Ok(database)) => run(&logging, None, migrate(database)),
             (Err(error), _) | (_, Err(error)) => Err(refusal(error)),
         },
         Command::Token { sub, ttl } => Config::from_env()
@@ -71,13 +74,24 @@ fn refusal(error: ConfigError) -> anyhow::Error {
     anyhow::anyhow!("refusing to start: {error}")
 }
 
-/// Runs `task` with logging, on an actix system (the server's runtime).
+/// Runs `task` with logging (and span export when configured), on an actix
+/// system (the server's runtime); flushes both at the end.
 fn run(
     logging: &LogSettings,
+    traces: Option<&TraceSettings>,
     task: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
-    let _flush_logs = telemetry::init(logging);
-    actix_web::rt::System::new().block_on(task)
+    actix_web::rt::System::new().block_on(async {
+        // Inside the runtime: the gRPC exporter binds to it.
+        let provider = traces
+            .map(TraceSettings::provider)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let telemetry = telemetry::init(logging, provider);
+        let outcome = task.await;
+        telemetry.shutdown().await;
+        outcome
+    })
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -1,41 +1,117 @@
-//! Logging: where log lines go and in which format. What is observed per
-//! request (span, request id, metrics) is the [`crate::middleware`] pipeline.
+//! Logging and trace export: where log lines go and in which format, and,
+//! when configured, the OpenTelemetry layer that exports spans. What is
+//! observed per request (span, request id, metrics) is the
+//! [`crate::middleware`] pipeline; trace propagation is [`crate::traces`].
 
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{DEFAULT_LOG_FILTER, LogFormat, LogSettings};
 pub use crate::middleware::X_REQUEST_ID;
 
+/// What [`init`] installed; [`Telemetry::shutdown`] flushes it.
+pub struct Telemetry {
+    _logs: tracing_appender::non_blocking::WorkerGuard,
+    traces: Option<SdkTracerProvider>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("exporting_traces", &self.traces.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// Exports the spans still buffered (within a few seconds) and stops the
+    /// exporter; log lines are flushed when the value is dropped.
+    pub async fn shutdown(self) {
+        let Some(provider) = self.traces else {
+            return;
+        };
+        // Blocking, and the gRPC exporter needs this runtime to make progress
+        // meanwhile: off the runtime's thread.
+        let flushed =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(SHUTDOWN_FLUSH))
+                .await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "exporting the last spans failed"),
+            Err(error) => tracing::warn!(%error, "exporting the last spans failed"),
+        }
+    }
+}
+
+/// How long a graceful shutdown waits for the last spans to leave.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+
+/// What the OpenTelemetry layer sees: requests, and database statements (which
+/// are debug spans, so the log filter never pays for them unless asked).
+fn exported() -> Targets {
+    Targets::new()
+        .with_target("chat_api", LevelFilter::INFO)
+        .with_target("chat_infra::statement", LevelFilter::DEBUG)
+}
+
 /// Installs the global subscriber: logs on stdout, `pretty` or one JSON object
-/// per line. The returned guard flushes buffered lines when dropped.
-pub fn init(settings: &LogSettings) -> tracing_appender::non_blocking::WorkerGuard {
+/// per line, and the span exporter when `traces` is given. The returned value
+/// flushes both (see [`Telemetry::shutdown`]).
+pub fn init(settings: &LogSettings, traces: Option<SdkTracerProvider>) -> Telemetry {
     // Writing happens on a dedicated thread so a slow stdout never blocks a worker.
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
     // The filter was validated with the rest of the configuration.
     let filter =
         EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let registry = tracing_subscriber::registry().with(filter);
-    match settings.format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false)
-                    .with_writer(writer),
-            )
+    let json = matches!(settings.format, LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer.clone())
+    });
+    let pretty = matches!(settings.format, LogFormat::Pretty).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_target(false)
+            .with_writer(writer)
+    });
+    match &traces {
+        // As before: one global filter, so whatever the filter drops costs nothing.
+        None => tracing_subscriber::registry()
+            .with(filter)
+            .with(json)
+            .with(pretty)
             .init(),
-        LogFormat::Pretty => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_target(false)
-                    .with_writer(writer),
-            )
-            .init(),
+        // Each layer its own filter: the log filter must not hide spans from
+        // the exporter, nor the exporter's spans add log lines.
+        Some(provider) => {
+            let tracer = provider.tracer("chat-api");
+            tracing_subscriber::registry()
+                .with(json.with_filter(filter))
+                .with(pretty.with_filter(
+                    EnvFilter::try_new(&settings.filter)
+                        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
+                ))
+                .with(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(tracer)
+                        .with_filter(exported()),
+                )
+                .init();
+            crate::traces::set_exporting();
+        }
     }
-    guard
+    Telemetry {
+        _logs: guard,
+        traces,
+    }
 }

@@ -45,6 +45,7 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 
 use crate::database::{DatabaseConfig, Pooler, QueryStats};
 use crate::error::{TimedOut, repository_error};
@@ -390,6 +391,26 @@ impl Session {
         stats.statements.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A span for one statement, which the trace exporter turns into a client
+    /// span (`db.system.name`, `db.operation.name`; never the statement's
+    /// values). A debug span: disabled, and free, unless traces are exported
+    /// or debug logging asks for it.
+    fn statement_span(&self, sql: &str) -> tracing::Span {
+        let system = match self.get_database_backend() {
+            DbBackend::Postgres => "postgresql",
+            DbBackend::Sqlite => "sqlite",
+            DbBackend::MySql => "mysql",
+        };
+        tracing::debug_span!(
+            target: "chat_infra::statement",
+            "statement",
+            otel.name = operation(sql),
+            otel.kind = "client",
+            db.system.name = system,
+            db.operation.name = operation(sql),
+        )
+    }
+
     /// Whether a `WITH` clause may hold an `INSERT` (PostgreSQL, not SQLite).
     pub(crate) fn supports_writable_cte(&self) -> bool {
         matches!(self, Self::Postgres { .. })
@@ -475,81 +496,126 @@ impl ConnectionTrait for Session {
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
         self.count();
-        match self {
-            Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw, inline| {
-                    let done = if inline {
-                        raw.execute(sqlx::AssertSqlSafe(inlined(&statement)?)).await
-                    } else {
-                        prepared(&statement).execute(raw).await
-                    };
-                    done.map(ExecResult::from).map_err(exec_error)
-                })
-                .await
+        let span = self.statement_span(&statement.sql);
+        async move {
+            match self {
+                Self::Postgres { conn, .. } => {
+                    Self::on_postgres(conn, async |raw, inline| {
+                        let done = if inline {
+                            raw.execute(sqlx::AssertSqlSafe(inlined(&statement)?)).await
+                        } else {
+                            prepared(&statement).execute(raw).await
+                        };
+                        done.map(ExecResult::from).map_err(exec_error)
+                    })
+                    .await
+                }
+                Self::Pool { connection, .. } => connection.execute_raw(statement).await,
+                Self::Transaction { transaction, .. } => transaction.execute_raw(statement).await,
             }
-            Self::Pool { connection, .. } => connection.execute_raw(statement).await,
-            Self::Transaction { transaction, .. } => transaction.execute_raw(statement).await,
         }
+        .instrument(span)
+        .await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.count();
-        match self {
-            Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw, _| {
-                    raw.execute(sqlx::AssertSqlSafe(sql.to_owned()))
-                        .await
-                        .map(ExecResult::from)
-                        .map_err(exec_error)
-                })
-                .await
+        let span = self.statement_span(sql);
+        async move {
+            match self {
+                Self::Postgres { conn, .. } => {
+                    Self::on_postgres(conn, async |raw, _| {
+                        raw.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+                            .await
+                            .map(ExecResult::from)
+                            .map_err(exec_error)
+                    })
+                    .await
+                }
+                Self::Pool { connection, .. } => connection.execute_unprepared(sql).await,
+                Self::Transaction { transaction, .. } => transaction.execute_unprepared(sql).await,
             }
-            Self::Pool { connection, .. } => connection.execute_unprepared(sql).await,
-            Self::Transaction { transaction, .. } => transaction.execute_unprepared(sql).await,
         }
+        .instrument(span)
+        .await
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.count();
-        match self {
-            Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw, inline| {
-                    let row: Result<Option<PgRow>, _> = if inline {
-                        raw.fetch_optional(sqlx::AssertSqlSafe(inlined(&statement)?))
-                            .await
-                    } else {
-                        prepared(&statement).fetch_optional(raw).await
-                    };
-                    row.map(|row| row.map(QueryResult::from))
-                        .map_err(query_error)
-                })
-                .await
+        let span = self.statement_span(&statement.sql);
+        async move {
+            match self {
+                Self::Postgres { conn, .. } => {
+                    Self::on_postgres(conn, async |raw, inline| {
+                        let row: Result<Option<PgRow>, _> = if inline {
+                            raw.fetch_optional(sqlx::AssertSqlSafe(inlined(&statement)?))
+                                .await
+                        } else {
+                            prepared(&statement).fetch_optional(raw).await
+                        };
+                        row.map(|row| row.map(QueryResult::from))
+                            .map_err(query_error)
+                    })
+                    .await
+                }
+                Self::Pool { connection, .. } => connection.query_one_raw(statement).await,
+                Self::Transaction { transaction, .. } => transaction.query_one_raw(statement).await,
             }
-            Self::Pool { connection, .. } => connection.query_one_raw(statement).await,
-            Self::Transaction { transaction, .. } => transaction.query_one_raw(statement).await,
         }
+        .instrument(span)
+        .await
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.count();
-        match self {
-            Self::Postgres { conn, .. } => {
-                Self::on_postgres(conn, async |raw, inline| {
-                    let rows: Result<Vec<PgRow>, _> = if inline {
-                        raw.fetch_all(sqlx::AssertSqlSafe(inlined(&statement)?))
-                            .await
-                    } else {
-                        prepared(&statement).fetch_all(raw).await
-                    };
-                    rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
-                        .map_err(query_error)
-                })
-                .await
+        let span = self.statement_span(&statement.sql);
+        async move {
+            match self {
+                Self::Postgres { conn, .. } => {
+                    Self::on_postgres(conn, async |raw, inline| {
+                        let rows: Result<Vec<PgRow>, _> = if inline {
+                            raw.fetch_all(sqlx::AssertSqlSafe(inlined(&statement)?))
+                                .await
+                        } else {
+                            prepared(&statement).fetch_all(raw).await
+                        };
+                        rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                            .map_err(query_error)
+                    })
+                    .await
+                }
+                Self::Pool { connection, .. } => connection.query_all_raw(statement).await,
+                Self::Transaction { transaction, .. } => transaction.query_all_raw(statement).await,
             }
-            Self::Pool { connection, .. } => connection.query_all_raw(statement).await,
-            Self::Transaction { transaction, .. } => transaction.query_all_raw(statement).await,
         }
+        .instrument(span)
+        .await
     }
+}
+
+/// The statement's operation (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, …): its
+/// first keyword, or for a `WITH` statement the verb of its main part (the
+/// last one that follows a closing parenthesis).
+fn operation(sql: &str) -> &'static str {
+    const VERBS: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "DELETE"];
+    let first = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if first == "WITH" {
+        let main = sql.rfind(") ").map_or(sql, |at| &sql[at + 2..]);
+        let verb = main.split_whitespace().next().unwrap_or_default();
+        return VERBS
+            .into_iter()
+            .find(|known| verb.eq_ignore_ascii_case(known))
+            .unwrap_or("WITH");
+    }
+    VERBS
+        .into_iter()
+        .chain(["BEGIN", "COMMIT", "ROLLBACK", "SET", "DEALLOCATE"])
+        .find(|known| first == *known)
+        .unwrap_or("OTHER")
 }
 
 /// The server-side `statement_timeout` for a client-side `query_timeout`: 80 %
@@ -561,6 +627,17 @@ pub(crate) fn server_statement_timeout(query_timeout: Duration) -> Duration {
 #[cfg(test)]
 mod statement_timeout_tests {
     use super::*;
+
+    #[test]
+    fn a_statement_is_named_by_its_operation() {
+        assert_eq!(operation(r#"SELECT "chats"."id" FROM "chats""#), "SELECT");
+        assert_eq!(operation("  insert INTO x VALUES (1)"), "INSERT");
+        assert_eq!(
+            operation(r#"WITH "provisioned" AS (INSERT INTO "users" (id) VALUES ($1) ON CONFLICT DO NOTHING) INSERT INTO "chats" ("id") VALUES ($2)"#),
+            "INSERT"
+        );
+        assert_eq!(operation("VACUUM"), "OTHER");
+    }
 
     #[test]
     fn the_server_gives_up_before_the_client() {

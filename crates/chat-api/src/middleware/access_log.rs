@@ -1,5 +1,6 @@
 //! One span per request (method, route template, request id, user, status,
-//! latency) and one "request completed" event when it is answered.
+//! latency, trace and span ids) and one "request completed" event when it is
+//! answered.
 
 use std::time::Duration;
 
@@ -18,6 +19,13 @@ pub fn span(method: &'static str, route: &str, request_id: &HeaderValue) -> Span
         user_id = Empty,
         status = Empty,
         latency_ms = Empty,
+        // Set by `traces::join`: the ids always (when the span is recorded),
+        // the OpenTelemetry name and kind only when spans are exported.
+        trace_id = Empty,
+        span_id = Empty,
+        otel.name = Empty,
+        otel.kind = Empty,
+        otel.status_code = Empty,
     )
 }
 

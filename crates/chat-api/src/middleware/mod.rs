@@ -7,7 +7,8 @@
 //! 2. [`labels`]: the method and route template used by logs and metrics
 //!    (never the raw path);
 //! 3. [`access_log`]: the request's span opens (method, route, request id; the
-//!    extractor adds the user);
+//!    extractor adds the user) and joins the caller's trace (`traceparent`, see
+//!    [`crate::traces`]);
 //! 4. [`request_metrics`]: the request counts as in flight until it is answered,
 //!    however it ends;
 //! 5. [`header_limit`]: headers over the configured size are answered 431 here,
@@ -56,6 +57,7 @@ pub async fn observe(
     let method = labels::method(request.method());
     let route = labels::route(&request);
     let span = access_log::span(method, &route, &request_id);
+    crate::traces::join(&span, request.headers(), method, &route);
     let metrics = request_metrics::RequestMetrics::of(&request);
     let _in_flight = metrics.as_ref().map(request_metrics::RequestMetrics::start);
 
@@ -73,6 +75,7 @@ pub async fn observe(
         Err(response) => response.status(),
     };
     let elapsed = started.elapsed();
+    crate::traces::answered(&span, status);
     access_log::completed(&span, status, elapsed);
     if let Some(metrics) = &metrics {
         metrics.answered(method, &route, status, elapsed);

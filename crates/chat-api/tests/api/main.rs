@@ -26,6 +26,7 @@ mod pagination;
 mod pool;
 mod pooler;
 mod replicas;
+mod traces;
 mod trainer;
 mod unavailable;
 mod validation;

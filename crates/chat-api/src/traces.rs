@@ -1,0 +1,233 @@
+//! Traces across services: the W3C `traceparent` a request arrives with, the
+//! trace and span ids on its log lines, and, when `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! is set, spans exported over OTLP (a server span per request, a client span
+//! per database statement).
+//!
+//! Configured only by the standard OpenTelemetry variables; the SDK itself
+//! reads most of them (`OTEL_EXPORTER_OTLP_*` endpoint, headers and timeout,
+//! `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`, `OTEL_RESOURCE_ATTRIBUTES`).
+//! Here: whether to export at all, the protocol, and the service name.
+//!
+//! With no endpoint nothing is exported and no OpenTelemetry layer is
+//! installed: a request costs what it cost before, plus, only when its span
+//! is logged at all, two random ids (or the caller's trace id).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{IdGenerator as _, TraceContextExt as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{RandomIdGenerator, SdkTracerProvider};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::config::{ConfigError, Env, refuse};
+
+/// How spans travel to the collector (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `http/protobuf` (the default): `POST {endpoint}/v1/traces`.
+    HttpProtobuf,
+    /// `grpc`: the OTLP gRPC service (plaintext; TLS ends at a sidecar or mesh).
+    Grpc,
+}
+
+/// Export settings; present only when an endpoint is configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceSettings {
+    /// The protocol.
+    pub protocol: OtlpProtocol,
+    /// `OTEL_SERVICE_NAME`, default `chat-api`.
+    pub service_name: String,
+}
+
+impl TraceSettings {
+    /// `None` unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces-only form)
+    /// is set, and neither `OTEL_SDK_DISABLED=true` nor `OTEL_TRACES_EXPORTER=none` says no.
+    pub(crate) fn read(env: &Env<'_>) -> Result<Option<Self>, ConfigError> {
+        let endpoint = env
+            .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| env.get("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        let disabled = env
+            .get("OTEL_SDK_DISABLED")
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+        let exporter = env.get("OTEL_TRACES_EXPORTER");
+        match exporter.as_deref() {
+            None | Some("otlp" | "none") => {}
+            Some(other) => {
+                return Err(refuse(format!(
+                    "OTEL_TRACES_EXPORTER must be otlp or none, got '{other}'"
+                )));
+            }
+        }
+        if endpoint.is_none() || disabled || exporter.as_deref() == Some("none") {
+            return Ok(None);
+        }
+        let protocol = env
+            .get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|| env.get("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        let protocol = match protocol.as_deref() {
+            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+            Some("grpc") => OtlpProtocol::Grpc,
+            Some(other) => {
+                return Err(refuse(format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or grpc, got '{other}'"
+                )));
+            }
+        };
+        Ok(Some(Self {
+            protocol,
+            service_name: env
+                .get("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| "chat-api".to_owned()),
+        }))
+    }
+
+    /// The tracer provider: a batch exporter over the configured protocol.
+    /// Built inside the async runtime (gRPC needs one).
+    pub fn provider(&self) -> Result<SdkTracerProvider, String> {
+        let exporter = match self.protocol {
+            OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build(),
+            OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build(),
+        }
+        .map_err(|error| format!("cannot build the OTLP exporter: {error}"))?;
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name(self.service_name.clone())
+            .build();
+        Ok(SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_batch_exporter(exporter)
+            .build())
+    }
+}
+
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Says that spans are exported (the OpenTelemetry layer is installed).
+pub(crate) fn set_exporting() {
+    EXPORTING.store(true, Ordering::Relaxed);
+}
+
+fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// An actix header map as the propagator reads it.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(actix_web::http::header::HeaderName::as_str).collect()
+    }
+}
+
+/// Joins the request's span to the caller's trace (`traceparent`,
+/// `tracestate`) and records its trace and span ids for the log lines. When
+/// exporting, also names the span `{METHOD} {route}` and sets its HTTP
+/// attributes. Nothing at all when the span is not recorded anywhere.
+pub fn join(span: &Span, headers: &HeaderMap, method: &'static str, route: &str) {
+    if span.is_disabled() {
+        return;
+    }
+    let caller = TraceContextPropagator::new().extract(&Headers(headers));
+    let (trace_id, span_id) = if exporting() {
+        span.record("otel.name", format!("{method} {route}"));
+        span.record("otel.kind", "server");
+        // A malformed traceparent extracts as an empty context: a new trace.
+        let _ = span.set_parent(caller);
+        span.set_attribute("http.request.method", method);
+        span.set_attribute("http.route", route.to_owned());
+        let context = span.context();
+        let ids = context.span().span_context();
+        (ids.trace_id(), ids.span_id())
+    } else {
+        let remote = caller.span().span_context().clone();
+        let ids = RandomIdGenerator::default();
+        let trace_id = if remote.is_valid() {
+            remote.trace_id()
+        } else {
+            ids.new_trace_id()
+        };
+        (trace_id, ids.new_span_id())
+    };
+    span.record("trace_id", tracing::field::display(trace_id));
+    span.record("span_id", tracing::field::display(span_id));
+}
+
+/// Records the answer's status on an exported span (an error status for 5xx).
+pub fn answered(span: &Span, status: StatusCode) {
+    if !exporting() || span.is_disabled() {
+        return;
+    }
+    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Option<TraceSettings>, ConfigError> {
+        let lookup = |key: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, value)| (*value).to_owned())
+        };
+        TraceSettings::read(&Env(&lookup))
+    }
+
+    #[test]
+    fn nothing_is_exported_without_an_endpoint_or_when_disabled() {
+        assert_eq!(read(&[]).expect("valid"), None);
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        assert_eq!(
+            read(&[endpoint, ("OTEL_SDK_DISABLED", "true")]).expect("valid"),
+            None
+        );
+        assert_eq!(
+            read(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]).expect("valid"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_endpoint_exports_over_http_protobuf_as_chat_api_by_default() {
+        let settings = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])
+            .expect("valid")
+            .expect("exporting");
+        assert_eq!(settings.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(settings.service_name, "chat-api");
+        let grpc = read(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SERVICE_NAME", "chats"),
+        ])
+        .expect("valid")
+        .expect("exporting");
+        assert_eq!(grpc.protocol, OtlpProtocol::Grpc);
+        assert_eq!(grpc.service_name, "chats");
+    }
+
+    #[test]
+    fn unsupported_protocols_and_exporters_refuse_to_start() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        let error = read(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])
+            .expect_err("refused");
+        assert!(error.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{error}");
+        let error = read(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).expect_err("refused");
+        assert!(error.to_string().contains("OTEL_TRACES_EXPORTER"), "{error}");
+    }
+}
