@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::level_filters::LevelFilter;
+use tracing_appender::non_blocking::NonBlocking;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::{Layer as _, SubscriberExt};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{DEFAULT_LOG_FILTER, LogFormat, LogSettings};
@@ -53,12 +54,25 @@ impl Telemetry {
 /// How long a graceful shutdown waits for the last spans to leave.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 
-/// What the OpenTelemetry layer sees: requests, and database statements (which
-/// are debug spans, so the log filter never pays for them unless asked).
-fn exported() -> Targets {
-    Targets::new()
-        .with_target("chat_api", LevelFilter::INFO)
-        .with_target("chat_infra::statement", LevelFilter::DEBUG)
+/// The log lines' layer: one JSON object per line, or pretty lines.
+fn log_layer<S>(format: LogFormat, writer: NonBlocking) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_target(false)
+            .with_writer(writer)
+            .boxed(),
+    }
 }
 
 /// Installs the global subscriber: logs on stdout, `pretty` or one JSON object
@@ -70,42 +84,25 @@ pub fn init(settings: &LogSettings, traces: Option<SdkTracerProvider>) -> Teleme
     // The filter was validated with the rest of the configuration.
     let filter =
         EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let json = matches!(settings.format, LogFormat::Json).then(|| {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(writer.clone())
-    });
-    let pretty = matches!(settings.format, LogFormat::Pretty).then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .with_target(false)
-            .with_writer(writer)
-    });
     match &traces {
-        // As before: one global filter, so whatever the filter drops costs nothing.
         None => tracing_subscriber::registry()
             .with(filter)
-            .with(json)
-            .with(pretty)
+            .with(log_layer(settings.format, writer))
             .init(),
-        // Each layer its own filter: the log filter must not hide spans from
-        // the exporter, nor the exporter's spans add log lines.
+        // One global filter still (per-layer filters dropped log lines here):
+        // the exporter sees the request spans the log filter lets through
+        // (the default keeps `chat_api` at info), plus the statements' debug
+        // spans, which carry no events and so add no log lines.
         Some(provider) => {
-            let tracer = provider.tracer("chat-api");
+            let filter = filter.add_directive(
+                "chat_infra::statement=debug"
+                    .parse()
+                    .expect("a valid directive"),
+            );
             tracing_subscriber::registry()
-                .with(json.with_filter(filter))
-                .with(pretty.with_filter(
-                    EnvFilter::try_new(&settings.filter)
-                        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
-                ))
-                .with(
-                    tracing_opentelemetry::layer()
-                        .with_tracer(tracer)
-                        .with_filter(exported()),
-                )
+                .with(filter)
+                .with(log_layer(settings.format, writer))
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("chat-api")))
                 .init();
             crate::traces::set_exporting();
         }

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{IdGenerator as _, TraceContextExt as _};
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{RandomIdGenerator, SdkTracerProvider};
+use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator, SdkTracerProvider};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -127,7 +127,10 @@ impl Extractor for Headers<'_> {
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(actix_web::http::header::HeaderName::as_str).collect()
+        self.0
+            .keys()
+            .map(actix_web::http::header::HeaderName::as_str)
+            .collect()
     }
 }
 
@@ -148,7 +151,8 @@ pub fn join(span: &Span, headers: &HeaderMap, method: &'static str, route: &str)
         span.set_attribute("http.request.method", method);
         span.set_attribute("http.route", route.to_owned());
         let context = span.context();
-        let ids = context.span().span_context();
+        let span_ref = context.span();
+        let ids = span_ref.span_context();
         (ids.trace_id(), ids.span_id())
     } else {
         let remote = caller.span().span_context().clone();
@@ -224,10 +228,16 @@ mod tests {
     #[test]
     fn unsupported_protocols_and_exporters_refuse_to_start() {
         let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
-        let error = read(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])
-            .expect_err("refused");
-        assert!(error.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{error}");
+        let error =
+            read(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).expect_err("refused");
+        assert!(
+            error.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            "{error}"
+        );
         let error = read(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).expect_err("refused");
-        assert!(error.to_string().contains("OTEL_TRACES_EXPORTER"), "{error}");
+        assert!(
+            error.to_string().contains("OTEL_TRACES_EXPORTER"),
+            "{error}"
+        );
     }
 }

@@ -399,7 +399,7 @@ impl Session {
         let system = match self.get_database_backend() {
             DbBackend::Postgres => "postgresql",
             DbBackend::Sqlite => "sqlite",
-            DbBackend::MySql => "mysql",
+            _ => "other_sql",
         };
         tracing::debug_span!(
             target: "chat_infra::statement",
@@ -595,27 +595,45 @@ impl ConnectionTrait for Session {
 
 /// The statement's operation (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, …): its
 /// first keyword, or for a `WITH` statement the verb of its main part (the
-/// last one that follows a closing parenthesis).
+/// first verb outside the parentheses of the common table expressions).
 fn operation(sql: &str) -> &'static str {
     const VERBS: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "DELETE"];
-    let first = sql
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    if first == "WITH" {
-        let main = sql.rfind(") ").map_or(sql, |at| &sql[at + 2..]);
-        let verb = main.split_whitespace().next().unwrap_or_default();
-        return VERBS
+    let known = |word: &str| {
+        VERBS
             .into_iter()
-            .find(|known| verb.eq_ignore_ascii_case(known))
-            .unwrap_or("WITH");
+            .chain(["WITH", "BEGIN", "COMMIT", "ROLLBACK", "SET", "DEALLOCATE"])
+            .find(|verb| word.eq_ignore_ascii_case(verb))
+    };
+    let first = sql.split_whitespace().next().unwrap_or_default();
+    match known(first) {
+        Some("WITH") => {}
+        Some(verb) => return verb,
+        None => return "OTHER",
     }
-    VERBS
-        .into_iter()
-        .chain(["BEGIN", "COMMIT", "ROLLBACK", "SET", "DEALLOCATE"])
-        .find(|known| first == *known)
-        .unwrap_or("OTHER")
+    // Words at depth 0, outside quotes: `WITH name AS (…) INSERT …`.
+    let (mut depth, mut quote, mut word) = (0_i32, None, String::new());
+    for c in sql.chars() {
+        match (quote, c) {
+            (Some(open), _) if c == open => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, c) if depth == 0 && c.is_ascii_alphabetic() => {
+                word.push(c);
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(verb) = VERBS
+            .into_iter()
+            .find(|verb| word.eq_ignore_ascii_case(verb))
+        {
+            return verb;
+        }
+        word.clear();
+    }
+    "WITH"
 }
 
 /// The server-side `statement_timeout` for a client-side `query_timeout`: 80 %
@@ -633,8 +651,14 @@ mod statement_timeout_tests {
         assert_eq!(operation(r#"SELECT "chats"."id" FROM "chats""#), "SELECT");
         assert_eq!(operation("  insert INTO x VALUES (1)"), "INSERT");
         assert_eq!(
-            operation(r#"WITH "provisioned" AS (INSERT INTO "users" (id) VALUES ($1) ON CONFLICT DO NOTHING) INSERT INTO "chats" ("id") VALUES ($2)"#),
+            operation(
+                r#"WITH "provisioned" AS (INSERT INTO "users" ("id") VALUES ($1) ON CONFLICT DO NOTHING) INSERT INTO "chats" ("id", "title") VALUES ($2, 'a (b) select') RETURNING "id""#
+            ),
             "INSERT"
+        );
+        assert_eq!(
+            operation(r#"WITH "k" AS (SELECT 1) UPDATE "chats" SET "title" = 'x'"#),
+            "UPDATE"
         );
         assert_eq!(operation("VACUUM"), "OTHER");
     }

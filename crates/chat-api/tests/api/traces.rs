@@ -176,7 +176,9 @@ async fn requests_and_statements_are_exported_as_one_trace_with_the_callers_pare
 
     let spans = received.lock().expect("lock").clone();
     assert!(
-        spans.iter().all(|(service, _)| service == "chat-api-under-test"),
+        spans
+            .iter()
+            .all(|(service, _)| service == "chat-api-under-test"),
         "service.name from OTEL_SERVICE_NAME"
     );
     let spans: Vec<Span> = spans.into_iter().map(|(_, span)| span).collect();
@@ -193,8 +195,16 @@ async fn requests_and_statements_are_exported_as_one_trace_with_the_callers_pare
     };
     let create = server("POST /chat/");
     assert_eq!(create.kind, SpanKind::Server as i32);
-    assert_eq!(hex(&create.trace_id), caller_trace, "joins the caller's trace");
-    assert_eq!(hex(&create.parent_span_id), caller_span, "under the caller's span");
+    assert_eq!(
+        hex(&create.trace_id),
+        caller_trace,
+        "joins the caller's trace"
+    );
+    assert_eq!(
+        hex(&create.parent_span_id),
+        caller_span,
+        "under the caller's span"
+    );
     assert_eq!(string(create, "http.request.method"), "POST");
     assert_eq!(string(create, "http.route"), "/chat/");
     assert!(matches!(
@@ -240,9 +250,7 @@ async fn requests_and_statements_are_exported_as_one_trace_with_the_callers_pare
         .collect();
     let completed = logged
         .iter()
-        .find(|entry| {
-            entry["message"] == "request completed" && entry["span"]["route"] == "/chat/"
-        })
+        .find(|entry| entry["message"] == "request completed" && entry["span"]["route"] == "/chat/")
         .expect("the create's completion line");
     assert_eq!(completed["span"]["trace_id"], caller_trace);
     assert_eq!(completed["span"]["span_id"], hex(&create.span_id));
