@@ -263,7 +263,12 @@ def psql(cfg: Config, db: str, sql: str | None = None, *, file: Path | None = No
         cmd += ["-f", str(file)]
     if sql is not None:
         cmd += ["-c", sql]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    # The harness's own statements (VACUUM, seeds, the delete pools' reads) are
+    # not bounded by a statement_timeout set on a database (bench_chat_pgbouncer's)
+    # or role; an `options` in PG_URL's query still wins over PGOPTIONS.
+    env = dict(os.environ)
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c statement_timeout=0").strip()
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"psql on {db} failed: {result.stderr.strip()}")
     return result.stdout.strip()
