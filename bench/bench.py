@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The chat-api benchmark harness (stdlib only). Run it through bench/run.sh.
 
-    bench.py compare   chat-api beside the thin reference, the Python peer and
-                       (BASELINE_BIN) an earlier chat-api build, then pgbench
+    bench.py compare   chat-api beside the thin reference, the Python peer,
+                       (BASELINE_BIN) an earlier chat-api build and (PGBOUNCER=1)
+                       chat-api through PgBouncer, then pgbench
     bench.py scale     one user with 1,000,000 chats against one with 1,000
 
 Everything is configured by environment variables (see bench/README.md);
@@ -21,7 +22,9 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +47,7 @@ CANNOT = {
     "thin": {"list_deep_cursor": "thin has no cursor mode", "delete": "thin has no DELETE route",
              "delete_one_user": "thin has no DELETE route", "mix_one_writer": "thin has no DELETE route"},
 }
-SERVICE_ORDER = ["chat-api", "chat-api-before", "thin", "peer"]
+SERVICE_ORDER = ["chat-api", "chat-api-before", "chat-api-pgbouncer", "thin", "peer"]
 
 # Scenarios that delete: (whose pool: "many" = one per connection user, "one" =
 # the writer's; the share of requests that delete, times how much faster the
@@ -121,6 +124,13 @@ class Config:
         baseline = os.environ.get("BASELINE_BIN") or ""
         self.baseline_bin = Path(baseline) if baseline else None
         self.baseline_port = env_int("BASELINE_PORT", 18083, 1)
+        # chat-api through a PgBouncer in transaction pooling mode, run as
+        # "chat-api-pgbouncer" (same binary, own database, DATABASE_POOLER=transaction).
+        self.pgbouncer = env_bool("PGBOUNCER")
+        self.pgbouncer_bin = Path(env_str("PGBOUNCER_BIN", shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"))
+        self.pgbouncer_port = env_int("PGBOUNCER_PORT", 16432, 0)  # 0: any free port
+        self.pgbouncer_pool = env_int("PGBOUNCER_POOL", self.chat_api_pool, 1)  # default_pool_size
+        self.pgbouncer_chat_port = env_int("PGBOUNCER_CHAT_PORT", 18084, 1)
         self.thin_dir = Path(env_str("THIN_DIR", str(ROOT.parent / "shared" / "peers" / "thin")))
         thin_target = env_str("THIN_TARGET", str(Path.home() / ".cache" / "chat-api-bench" / "thin-target"))
         self.thin_bin = Path(env_str("THIN_BIN", str(Path(thin_target) / "release" / "thin")))
@@ -181,7 +191,8 @@ class Config:
             "skip_peer", "skip_pgbench", "scenarios", "seed_users", "seed_chats_per_user", "deep_chats",
             "deep_skip", "seed_workers", "wrk_timeout", "warmup", "chat_port", "peer_port", "binary", "peer_dir",
             "skip_thin", "baseline_bin", "baseline_port", "thin_dir", "thin_bin", "thin_port", "thin_pool",
-            "delete_headroom", "fill_max_s", "rounds",
+            "delete_headroom", "fill_max_s", "rounds", "pgbouncer", "pgbouncer_bin", "pgbouncer_port",
+            "pgbouncer_pool", "pgbouncer_chat_port",
         ]
         out = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items() if k in keys}
         out["pg_url"] = redact(self.pg_url)
@@ -252,7 +263,12 @@ def psql(cfg: Config, db: str, sql: str | None = None, *, file: Path | None = No
         cmd += ["-f", str(file)]
     if sql is not None:
         cmd += ["-c", sql]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    # The harness's own statements (VACUUM, seeds, the delete pools' reads) are
+    # not bounded by a statement_timeout set on a database (bench_chat_pgbouncer's)
+    # or role; an `options` in PG_URL's query still wins over PGOPTIONS.
+    env = dict(os.environ)
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c statement_timeout=0").strip()
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"psql on {db} failed: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -401,6 +417,8 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}); log: {self.log_path}")
 
+    stop_signal = signal.SIGTERM
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -408,7 +426,7 @@ class Server:
             self.exit_code = self.proc.returncode
         else:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, self.stop_signal)
             except ProcessLookupError:
                 pass
             try:
@@ -441,12 +459,123 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 def start_chat_api(cfg: Config, db: str, name: str = "chat-api", binary: Path | None = None,
-                   port: int | None = None) -> Server:
+                   port: int | None = None, extra_env: dict | None = None) -> Server:
+    """`db` is the server's database on PostgreSQL itself (what VACUUM ANALYZE and
+    the delete pools' reads use); `extra_env` may point DATABASE_URL elsewhere."""
     port = port or cfg.chat_port
     server = Server(cfg, name, port, db, kind="chat-api")
     server.binary = binary or cfg.binary
-    server.start([str(server.binary), "serve"], chat_api_env(cfg, db, port), cfg.work_dir)
+    env = chat_api_env(cfg, db, port)
+    env.update(extra_env or {})
+    server.start([str(server.binary), "serve"], env, cfg.work_dir)
     return server
+
+
+class PgBouncer(Server):
+    """PGBOUNCER=1: one PgBouncer in transaction pooling mode in front of PG_URL,
+    every database of that server reachable through it under its own name; the
+    configuration of the test suite's helper (crates/chat-testing/src/pgbouncer.rs)
+    and docs/operations.md "Behind PgBouncer". Its files and log are in
+    $BENCH_WORK_DIR/pgbouncer/; it runs in its own process group like the servers.
+    Clients reach it over plain TCP on 127.0.0.1; it reaches PostgreSQL with
+    sslmode PG_SSL (server_tls_sslmode)."""
+
+    # SIGINT is PgBouncer's safe shutdown (exit 0 once no transaction runs; its
+    # clients are stopped first); SIGTERM is its immediate one.
+    stop_signal = signal.SIGINT
+
+    def __init__(self, cfg: Config) -> None:
+        port = cfg.pgbouncer_port or free_port()
+        super().__init__(cfg, "pgbouncer", port, "", kind="pgbouncer", health="")
+        self.dir = cfg.work_dir / "pgbouncer"
+        self.log_path = self.dir / "pgbouncer.log"
+        parts = urllib.parse.urlsplit(cfg.pg_url)
+        self.user = urllib.parse.unquote(parts.username or "postgres")
+        self.password = urllib.parse.unquote(parts.password) if parts.password else None
+        self.target_host = parts.hostname or "127.0.0.1"
+        self.target_port = parts.port or 5432
+
+    def launch(self) -> None:
+        cfg = self.cfg
+        if not port_free(self.port):
+            raise RuntimeError(f"PGBOUNCER_PORT {self.port} is in use on 127.0.0.1 (set PGBOUNCER_PORT, "
+                               "0 for any free port)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        target = f"host={self.target_host} port={self.target_port}"
+        if self.password is not None:
+            target += f" user={self.user} password={self.password}"
+        users = self.dir / "users.txt"
+        ini = self.dir / "pgbouncer.ini"
+        for path in (users, ini):
+            path.touch(mode=0o600)
+        users.write_text(f'"{self.user}" ""\n')
+        ini.write_text(
+            "; written by bench/bench.py (PGBOUNCER=1)\n"
+            "[databases]\n"
+            f"* = {target}\n"
+            "\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            "auth_type = trust\n"
+            f"auth_file = {users}\n"
+            "pool_mode = transaction\n"
+            "ignore_startup_parameters = extra_float_digits\n"
+            "max_client_conn = 1000\n"
+            f"default_pool_size = {cfg.pgbouncer_pool}\n"
+            "reserve_pool_size = 0\n"
+            f"server_tls_sslmode = {cfg.pg_ssl}\n")
+        cmd = [str(cfg.pgbouncer_bin)]
+        if os.geteuid() == 0:
+            # PgBouncer refuses to run as root: it switches to postgres, which
+            # must reach its files (they may hold PG_URL's password: its own,
+            # 0600; the work dir, mktemp's 0700, becomes traversable).
+            cmd += ["-u", "postgres"]
+            os.chmod(cfg.work_dir, 0o711)
+            for path in (self.dir, users, ini):
+                shutil.chown(path, "postgres")
+            os.chmod(self.dir, 0o700)
+        self.start(cmd + [str(ini)], dict(os.environ), self.dir)
+
+    def url_for(self, db: str) -> str:
+        """The URL of `db` through this PgBouncer: PG_URL's user, password and
+        query, PgBouncer's address, no TLS (loopback; PgBouncer has no certificate)."""
+        parts = urllib.parse.urlsplit(self.cfg.pg_url)
+        auth = parts.netloc.rpartition("@")[0] or urllib.parse.quote(self.user, safe="")
+        query = "&".join([q for q in parts.query.split("&") if q and not q.startswith("sslmode=")]
+                         + ["sslmode=disable"])
+        return urllib.parse.urlunsplit((parts.scheme, f"{auth}@127.0.0.1:{self.port}", "/" + db, query, ""))
+
+    def wait_ready(self, timeout: int) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"pgbouncer exited with {self.proc.returncode} before it listened; "
+                                   f"log: {self.log_path}\n{tail(self.log_path)}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"pgbouncer not listening on 127.0.0.1:{self.port} after {timeout}s; "
+                           f"log: {self.log_path}\n{tail(self.log_path)}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def start_thin(cfg: Config, db: str) -> Server:
@@ -515,6 +644,12 @@ def log_summary(server: Server) -> dict:
                 message = json.dumps(fields, sort_keys=True) if fields else line
             except ValueError:
                 level = "PANIC" if "panicked" in line else "OTHER"
+        elif server.kind == "pgbouncer":
+            # "2026-01-01 12:00:00.000 UTC [123] LOG …": LOG lines (connections,
+            # stats) are its INFO; WARNING, ERROR, FATAL are worth reading.
+            match = re.match(r"^\S+ \S+ \S+ \[\d+\] ([A-Z]+) ", line)
+            level = {"LOG": "INFO", "DEBUG": "INFO", "NOISE": "INFO"}.get(match.group(1), match.group(1)) \
+                if match else "OTHER"
         else:
             for candidate in ("CRITICAL", "ERROR", "WARNING", "Traceback", "panicked", "INFO"):
                 if line.startswith(candidate) or candidate in line[:40]:
@@ -880,6 +1015,7 @@ def machine_info(cfg: Config) -> dict:
         "git_dirty_files": len([l for l in dirty.stdout.splitlines() if l.strip()]) if dirty.returncode == 0 else None,
         "chat_api_binary": binary,
         "chat_api_before_binary": describe(cfg.baseline_bin),
+        "pgbouncer_binary": describe(cfg.pgbouncer_bin) if cfg.pgbouncer else None,
         "thin_binary": None if cfg.skip_thin else describe(cfg.thin_bin, version=False),
         "wrk": first(["wrk", "-v"]),
         "pgbench": first(["pgbench", "--version"]),
@@ -904,23 +1040,49 @@ def read_meminfo(field: str) -> int | None:
 def compare(cfg: Config, report: dict) -> None:
     report["kind"] = "compare"
     servers: list[Server] = []
+    bouncer: PgBouncer | None = None
     dbs = ["bench_chat"] + (["bench_chat_before"] if cfg.baseline_bin else []) + \
+        (["bench_chat_pgbouncer"] if cfg.pgbouncer else []) + \
         ([] if cfg.skip_thin else ["bench_thin"]) + ([] if cfg.skip_peer else ["bench_peer"])
     report["databases"] = dbs + ([] if cfg.skip_pgbench else ["bench_pgbench"])
     max_conn = report["machine"].get("postgresql_max_connections")
-    wanted = (cfg.chat_api_pool * (2 if cfg.baseline_bin else 1) + (0 if cfg.skip_thin else cfg.thin_pool)
+    # What PostgreSQL sees of chat-api-pgbouncer is PgBouncer's server pool
+    # (default_pool_size for its one database and user), not chat-api's pool.
+    wanted = (cfg.chat_api_pool * (2 if cfg.baseline_bin else 1) + (cfg.pgbouncer_pool if cfg.pgbouncer else 0)
+              + (0 if cfg.skip_thin else cfg.thin_pool)
               + (0 if cfg.skip_peer else cfg.peer_workers * int(cfg.peer_pool or 10)))
+    report["server_connections_wanted"] = wanted
     if max_conn and max(wanted, cfg.connections) + 5 > max_conn:
         log(f"warning: PostgreSQL max_connections is {max_conn}; this run may hold {wanted} server "
-            f"connections at once and pgbench opens {cfg.connections}")
+            f"connections at once{' (PgBouncer counted with its default_pool_size)' if cfg.pgbouncer else ''} "
+            f"and pgbench opens {cfg.connections}")
     try:
         for db in dbs:
             recreate_db(cfg, db)
+        if cfg.pgbouncer:
+            # Migrated directly on PostgreSQL (as a separate `chat-api migrate`
+            # job would be), then served through the pooler with RUN_MIGRATIONS=false.
+            # The statement timeout the direct chat-api sends per connection
+            # comes from the database here (docs/operations.md, "Behind PgBouncer").
+            migrate(cfg, "bench_chat_pgbouncer")
+            statement_timeout_ms = int(int(os.environ.get("DATABASE_QUERY_TIMEOUT_MS") or 4000) * 0.8)
+            psql(cfg, "postgres", f"ALTER DATABASE bench_chat_pgbouncer SET statement_timeout = "
+                                  f"'{statement_timeout_ms}ms'")
+            bouncer = PgBouncer(cfg)
+            bouncer.launch()
+            bouncer.wait_ready(cfg.start_timeout)
+            log(f"pgbouncer ready on :{bouncer.port} (pid {bouncer.pid}; transaction pooling, "
+                f"default_pool_size {cfg.pgbouncer_pool}; {bouncer.dir})")
         chat = start_chat_api(cfg, "bench_chat")
         servers.append(chat)
         if cfg.baseline_bin:
             servers.append(start_chat_api(cfg, "bench_chat_before", "chat-api-before", cfg.baseline_bin,
                                           cfg.baseline_port))
+        if bouncer is not None:
+            servers.append(start_chat_api(cfg, "bench_chat_pgbouncer", "chat-api-pgbouncer",
+                                          port=cfg.pgbouncer_chat_port, extra_env={
+                                              "DATABASE_URL": bouncer.url_for("bench_chat_pgbouncer"),
+                                              "DATABASE_POOLER": "transaction", "RUN_MIGRATIONS": "false"}))
         if not cfg.skip_thin:
             servers.append(start_thin(cfg, "bench_thin"))
         if not cfg.skip_peer:
@@ -991,8 +1153,10 @@ def compare(cfg: Config, report: dict) -> None:
 
         # The scenarios, each server in turn, VACUUM ANALYZE before each run;
         # ROUNDS > 1 repeats each scenario (all servers again) and keeps each
-        # server's median round. With a baseline, chat-api and chat-api-before
-        # swap places every other run so that neither always goes first.
+        # server's median round. The chat-api subjects (chat-api, and
+        # chat-api-before and/or chat-api-pgbouncer when run) go first, their
+        # order rotated by one every run, so that none always goes first (with
+        # two of them: they swap places every other run).
         scenarios = report.setdefault("scenarios", {})
 
         def run_one(server: Server, scenario: str, label: str) -> dict:
@@ -1046,9 +1210,9 @@ def compare(cfg: Config, report: dict) -> None:
             entry = scenarios.setdefault(scenario, {})
             rounds: dict[str, list[dict]] = {}
             for rnd in range(cfg.rounds):
-                order = list(servers)
-                if cfg.baseline_bin and turn % 2 == 1:
-                    order[0], order[1] = order[1], order[0]  # chat-api-before first this time
+                lead = [s for s in servers if s.kind == "chat-api"]
+                shift = turn % len(lead)
+                order = lead[shift:] + lead[:shift] + [s for s in servers if s.kind != "chat-api"]
                 turn += 1
                 for server in order:
                     if scenario in CANNOT.get(server.kind, {}):
@@ -1073,7 +1237,9 @@ def compare(cfg: Config, report: dict) -> None:
     finally:
         for server in servers:
             server.stop()
-        report["server_logs"] = {s.name: log_summary(s) for s in servers}
+        if bouncer is not None:  # after its client, chat-api-pgbouncer
+            bouncer.stop()
+        report["server_logs"] = {s.name: log_summary(s) for s in servers + ([bouncer] if bouncer else [])}
 
     # pgbench after the servers are gone: their pools would otherwise hold
     # connections that pgbench's clients need (and compete for the CPU).
@@ -1178,6 +1344,13 @@ def evaluate(cfg: Config, report: dict) -> list[dict]:
                 ratios[f"rps_chat_over_{key}"] = round(chat["rps"] / theirs["rps"], 4) if theirs["rps"] else None
                 ratios[f"p99_chat_over_{key}"] = (round(chat["p99_ms"] / theirs["p99_ms"], 4)
                                                   if theirs["p99_ms"] else None)
+        # chat-api through PgBouncer over chat-api direct (the other way round:
+        # the pooler's cost shows as a figure below 1).
+        pooled = entry.get("chat-api-pgbouncer", {})
+        if have_chat and "rps" in pooled:
+            ratios["rps_pgbouncer_over_direct"] = round(pooled["rps"] / chat["rps"], 4) if chat["rps"] else None
+            ratios["p99_pgbouncer_over_direct"] = (round(pooled["p99_ms"] / chat["p99_ms"], 4)
+                                                   if chat["p99_ms"] else None)
         if have_chat and pg.get("tps"):
             ratios["rps_chat_over_pgbench"] = round(chat["rps"] / pg["tps"], 4)
         if scenario in ONE_VS_MANY:
@@ -1210,6 +1383,11 @@ def evaluate(cfg: Config, report: dict) -> list[dict]:
                   None if chat["peak_rss_mb"] is None else chat["peak_rss_mb"] <= RSS_LIMIT_MB, scenario)
         elif "chat-api" in entry:
             check("chat-api ran", entry["chat-api"].get("skipped"), "ran", False, scenario)
+        if "rps" in pooled:
+            errors = pooled.get("errors_all_rounds", pooled["errors"])
+            check("chat-api-pgbouncer errors", errors, "== 0", errors == 0, scenario)
+        elif "chat-api-pgbouncer" in entry:
+            check("chat-api-pgbouncer ran", entry["chat-api-pgbouncer"].get("skipped"), "ran", False, scenario)
         # A delete pool that ran dry makes that service's figure meaningless
         # (its threads stopped early): every service's, since the ratios use them.
         for name in SERVICE_ORDER:
@@ -1217,10 +1395,11 @@ def evaluate(cfg: Config, report: dict) -> list[dict]:
             if scenario in DELETES and "rps" in r:
                 dry = r.get("threads_ran_dry_all_rounds", r.get("threads_ran_dry", 0))
                 check(f"{name} delete pool lasted DURATION (threads that ran dry)", dry, "== 0", dry == 0, scenario)
-    logs = report.get("server_logs", {}).get("chat-api")
-    if logs:
-        check("chat-api exited cleanly (exit 0, never died)", logs["exit_code"], "== 0",
-              logs["exit_code"] == 0 and not logs["died_during_run"])
+    for name in ("chat-api", "chat-api-pgbouncer"):
+        logs = report.get("server_logs", {}).get(name)
+        if logs:
+            check(f"{name} exited cleanly (exit 0, never died)", logs["exit_code"], "== 0",
+                  logs["exit_code"] == 0 and not logs["died_during_run"])
     return checks
 
 
@@ -1239,6 +1418,8 @@ def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
     others = []
     if cfg.baseline_bin:
         others.append(f"before: {cfg.baseline_bin}")
+    if cfg.pgbouncer:
+        others.append(f"chat-api-pgbouncer: PgBouncer transaction mode, default_pool_size {cfg.pgbouncer_pool}")
     if not cfg.skip_thin:
         others.append(f"thin: pool {cfg.thin_pool}")
     if not cfg.skip_peer:
@@ -1252,7 +1433,7 @@ def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
     print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_mb']} MB, PostgreSQL {m['postgresql']}, "
           f"commit {str(m['git_commit'])[:12]}{' (dirty)' if m.get('git_dirty_files') else ''}")
     print()
-    header = (f"{'scenario':<18}{'server':<17}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'RSS MB':>9}"
+    header = (f"{'scenario':<18}{'server':<20}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'RSS MB':>9}"
               f"{'cpu':>6}")
     print(header)
     print("-" * len(header))
@@ -1265,24 +1446,26 @@ def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
             label = scenario if first else ""
             first = False
             if name == "pgbench":
-                print(f"{label:<18}{'pgbench':<17}{fmt(r['tps']):>11}{'':>10}{'':>10}{r['failed']:>8}"
+                print(f"{label:<18}{'pgbench':<20}{fmt(r['tps']):>11}{'':>10}{'':>10}{r['failed']:>8}"
                       f"   (tps; avg latency {r['latency_avg_ms']} ms)")
             elif "skipped" in r:
-                print(f"{label:<18}{name:<17}{'n/a':>11}   ({r['skipped']})")
+                print(f"{label:<18}{name:<20}{'n/a':>11}   ({r['skipped']})")
             else:
                 dry = f"  pool ran dry ({r['threads_ran_dry']} threads)" if r.get("threads_ran_dry") else ""
-                print(f"{label:<18}{name:<17}{fmt(r['rps']):>11}{fmt(r['p50_ms'], '.2f'):>10}"
+                print(f"{label:<18}{name:<20}{fmt(r['rps']):>11}{fmt(r['p50_ms'], '.2f'):>10}"
                       f"{fmt(r['p99_ms'], '.2f'):>10}{r['errors']:>8}{fmt(r['peak_rss_mb']):>9}"
                       f"{fmt(r.get('cpu_cores'), '.2f'):>6}{dry}")
     print()
     columns = [("rps_chat_over_before", "req/s chat-api / chat-api-before", "÷ before", bool(cfg.baseline_bin)),
+               ("rps_pgbouncer_over_direct", "req/s chat-api-pgbouncer / chat-api", "÷ direct", cfg.pgbouncer),
                ("rps_chat_over_thin", "req/s chat-api / thin", "÷ thin", not cfg.skip_thin),
                ("rps_chat_over_peer", "req/s chat-api / peer", "÷ peer", not cfg.skip_peer),
                ("p99_chat_over_peer", "p99 chat-api / peer", "p99 ÷ peer", not cfg.skip_peer),
                ("rps_chat_over_pgbench", "req/s chat-api / pgbench tps", "÷ pgbench", not cfg.skip_pgbench)]
     columns = [c for c in columns if c[3]]
     width = 21
-    print("chat-api's req/s (p99 where said) over each other service's, same run:")
+    print("chat-api's req/s (p99 where said) over each other service's, same run"
+          + ("; ÷ direct is chat-api-pgbouncer's req/s over chat-api's:" if cfg.pgbouncer else ":"))
     print(f"{'scenario':<18}" + "".join(f"{title:>{width}}" for _, _, title, _ in columns))
     print("-" * (18 + width * len(columns)))
     for scenario, entry in report.get("scenarios", {}).items():
@@ -1309,11 +1492,12 @@ def print_compare(cfg: Config, report: dict, checks: list[dict]) -> None:
         bad = ", ".join(f"{c['check'].split()[0]} {c['scenario']}={c['value']}" for c in dry if c["result"] == "FAIL")
         print(f"delete pools lasted DURATION: {'no: ' + bad + ' (raise DELETE_HEADROOM)' if bad else 'yes'}  "
               f"{'FAIL' if bad else 'PASS'}")
-    errors = [c for c in checks if c["check"] == "chat-api errors"]
     rss = [c for c in checks if c["check"] == "chat-api peak RSS MB"]
-    if errors:
-        bad = ", ".join(f"{c['scenario']}={c['value']}" for c in errors if c["result"] == "FAIL")
-        print(f"chat-api errors: {bad or 'none'}  {'FAIL' if bad else 'PASS'}")
+    for name in ("chat-api", "chat-api-pgbouncer"):
+        errors = [c for c in checks if c["check"] == f"{name} errors"]
+        if errors:
+            bad = ", ".join(f"{c['scenario']}={c['value']}" for c in errors if c["result"] == "FAIL")
+            print(f"{name} errors: {bad or 'none'}  {'FAIL' if bad else 'PASS'}")
     if rss:
         peak = max((c["value"] for c in rss if c["value"] is not None), default=None)
         print(f"chat-api peak RSS: {peak} MB (target <= {RSS_LIMIT_MB:g})  "
@@ -1488,6 +1672,11 @@ def main() -> int:
                  "or SKIP_THIN=1)")
     if mode == "compare" and cfg.baseline_bin and not cfg.baseline_bin.exists():
         sys.exit(f"bench: BASELINE_BIN {cfg.baseline_bin} not found")
+    if mode == "compare" and cfg.pgbouncer and not os.access(cfg.pgbouncer_bin, os.X_OK):
+        sys.exit(f"bench: PGBOUNCER=1 but pgbouncer is missing ({cfg.pgbouncer_bin}): install it "
+                 "(Debian/Ubuntu: sudo apt-get install pgbouncer), or set PGBOUNCER_BIN, or run without PGBOUNCER=1")
+    if mode == "scale" and cfg.pgbouncer:
+        log("note: PGBOUNCER=1 applies to the compare mode only; the scale mode runs chat-api directly")
 
     # SIGTERM (e.g. from run.sh's trap or a CI timeout) unwinds like Ctrl-C so
     # that the finally blocks stop the servers.

@@ -2,14 +2,15 @@
 # The chat-api benchmark, in one command (see bench/README.md):
 #
 #   bench/run.sh          chat-api, the thin reference and the Python peer (and, with
-#                         BASELINE_BIN, an earlier chat-api build), scenario by scenario, then pgbench
+#                         BASELINE_BIN, an earlier chat-api build; with PGBOUNCER=1, chat-api
+#                         through PgBouncer), scenario by scenario, then pgbench
 #   bench/run.sh scale    one user with 1,000,000 chats against one with 1,000
 #
 # Knobs are environment variables (defaults in brackets): DURATION [10s],
 # CONNECTIONS [64], THREADS [2], PG_URL [postgres://postgres@127.0.0.1:5432], PG_SSL [disable],
 # CHAT_API_POOL [16], BASELINE_BIN [unset], THIN_DIR [../shared/peers/thin], SKIP_BUILD [0],
-# SKIP_THIN [0], SKIP_PEER [0], SKIP_PGBENCH [0], SCENARIOS [all eleven], and more in the
-# README. Results: bench/results/<UTC timestamp>.json.
+# SKIP_THIN [0], SKIP_PEER [0], SKIP_PGBENCH [0], PGBOUNCER [0], SCENARIOS [all eleven], and
+# more in the README. Results: bench/results/<UTC timestamp>.json.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,7 +20,7 @@ MODE=${1:-compare}
 case $MODE in
   compare | scale) ;;
   -h | --help | help)
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -36,6 +37,7 @@ export CHAT_API_POOL=${CHAT_API_POOL:-16}
 export SKIP_BUILD=${SKIP_BUILD:-0}
 export SKIP_PEER=${SKIP_PEER:-0}
 export SKIP_THIN=${SKIP_THIN:-0}
+export PGBOUNCER=${PGBOUNCER:-0}
 export SCENARIOS=${SCENARIOS:-get,list,list_deep_skip,list_deep_cursor,create,create_one_user,patch,delete,delete_one_user,mix,mix_one_writer}
 # The thin reference service lives outside this repository; only this knob says where.
 export THIN_DIR=${THIN_DIR:-$ROOT/../shared/peers/thin}
@@ -65,6 +67,15 @@ command -v pgbench >/dev/null 2>&1 || die "pgbench is missing (Debian: sudo apt-
 command -v psql >/dev/null 2>&1 || die "psql is missing (Debian: sudo apt-get install postgresql-client)"
 command -v python3 >/dev/null 2>&1 || die "python3 is missing (Debian: sudo apt-get install python3 python3-venv)"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "python3 >= 3.9 is needed"
+if [[ $MODE == compare ]] && [[ ${PGBOUNCER,,} =~ ^(1|true|yes|on)$ ]]; then
+  # Debian puts it in /usr/sbin, often not on a non-root PATH.
+  if [[ -z ${PGBOUNCER_BIN:-} ]]; then
+    PGBOUNCER_BIN=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+  fi
+  [[ -x $PGBOUNCER_BIN ]] ||
+    die "PGBOUNCER=1 but pgbouncer is missing ($PGBOUNCER_BIN): install it (Debian/Ubuntu: sudo apt-get install pgbouncer), set PGBOUNCER_BIN, or run without PGBOUNCER=1"
+  export PGBOUNCER_BIN
+fi
 pg_base=${PG_URL%%\?*}
 psql -X -q -At "${pg_base%/}/postgres${PG_URL#"$pg_base"}" -c 'SELECT 1' >/dev/null ||
   die "PostgreSQL does not answer at $PG_URL (set PG_URL, e.g. postgres://user:password@host:5432)"

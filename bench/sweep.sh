@@ -17,7 +17,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 POOLS=${POOLS:-16 24 32 48}
 REPEAT=${REPEAT:-3}
 export SCENARIOS=${SCENARIOS:-get,list,create,patch,mix}
-export SKIP_PEER=1 SKIP_THIN=1 SKIP_PGBENCH=1
+export SKIP_PEER=1 SKIP_THIN=1 SKIP_PGBENCH=1 PGBOUNCER=0
 unset BASELINE_BIN
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
