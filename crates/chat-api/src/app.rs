@@ -57,6 +57,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// The background purge of expired idempotency keys, stopped with the server.
     purge: tokio::task::AbortHandle,
+    /// The key set's background refresh (with `JWT_JWKS_URL`), stopped with the server.
+    key_refresh: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for Application {
@@ -167,13 +169,23 @@ impl Application {
         storage: Storage,
         handle_signals: bool,
     ) -> Result<Self, StartupError> {
-        let verifier = web::Data::new(TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?);
+        let verifier = TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?;
+        let metrics = Metrics::new();
+        if let Some(failures) = verifier.jwks_refresh_failures() {
+            metrics.register(Box::new(failures));
+        }
+        // The first fetch of the key set is awaited (a few seconds at most),
+        // so a service whose provider answers is ready when it listens; one
+        // whose provider does not starts anyway and reports 503 on
+        // /health/ready until the background task has fetched the set.
+        let key_refresh = verifier.start_key_refresh().await;
+        let verifier = web::Data::new(verifier);
         let schema_ready = if config.run_migrations {
             migrate_at_start(storage.schema.as_ref()).await?
         } else {
             schema_at_start(storage.schema.as_ref()).await
         };
-        let state = web::Data::new(AppState::new(storage, Metrics::new(), schema_ready));
+        let state = web::Data::new(AppState::new(storage, metrics, schema_ready));
         let purge = tokio::spawn(purge_idempotency_keys(
             std::sync::Arc::downgrade(&state.clone().into_inner()),
             config.idempotency_key_ttl,
@@ -239,6 +251,7 @@ impl Application {
             server,
             state,
             purge,
+            key_refresh,
         })
     }
 
@@ -266,6 +279,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.purge.abort();
+        if let Some(key_refresh) = &self.key_refresh {
+            key_refresh.abort();
+        }
         self.state.storage.pool.close().await;
         tracing::info!("stopped");
         result

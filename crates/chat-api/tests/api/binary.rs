@@ -96,7 +96,7 @@ async fn the_default_runs_on_embedded_sqlite_with_a_printed_demo_token() {
         "{banner}"
     );
 
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let created = client
         .post(format!("http://{address}/chat/"))
         .bearer_auth(&token)
@@ -398,7 +398,7 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
     };
 
     let user = crate::helpers::User::new();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let created = client
         .post(format!("http://{address}/chat/"))
         .bearer_auth(&user.token)
