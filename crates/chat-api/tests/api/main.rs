@@ -17,6 +17,7 @@ mod compression;
 mod conditional;
 mod contention;
 mod idempotency;
+mod jwks;
 mod kmeans;
 mod operations;
 mod pagination;
