@@ -321,9 +321,11 @@ pub(super) struct Jwks {
     current: RwLock<Option<Arc<KeySet>>>,
     /// The generation of the current set (see [`KeySet::generation`]).
     generation: AtomicU64,
-    /// Fetches finished, successful or not: a request that waited for the
-    /// mutex while someone else fetched uses that fetch instead of another.
-    fetches: AtomicU64,
+    /// Fetches started, successful or not: a request that waited for the
+    /// mutex while a fetch *started after it arrived* ran uses that fetch
+    /// instead of making another. (A fetch already in flight when it arrived
+    /// may have read the set from before the rotation it is looking for.)
+    fetch_starts: AtomicU64,
     /// One fetch in flight at a time.
     fetch: tokio::sync::Mutex<FetchState>,
     failures: IntCounter,
@@ -368,7 +370,7 @@ impl Jwks {
             client,
             current: RwLock::new(None),
             generation: AtomicU64::new(0),
-            fetches: AtomicU64::new(0),
+            fetch_starts: AtomicU64::new(0),
             fetch: tokio::sync::Mutex::new(FetchState {
                 last_on_demand: None,
             }),
@@ -424,13 +426,15 @@ impl Jwks {
         self.fetch_locked().await
     }
 
-    /// A token named a `kid` the set lacks: fetch again, unless a fetch
-    /// finished while this one waited its turn, or the last refetch for an
-    /// unknown `kid` is less than `JWT_JWKS_MIN_REFETCH_SECONDS` old.
+    /// A token named a `kid` the set lacks: fetch again, unless a fetch that
+    /// started after this request arrived ran while it waited its turn, or
+    /// the last refetch for an unknown `kid` is less than
+    /// `JWT_JWKS_MIN_REFETCH_SECONDS` old.
     pub(super) async fn refetch_for_unknown_key(&self) {
-        let seen = self.fetches.load(Ordering::Acquire);
+        let arrived = self.fetch_starts.load(Ordering::Acquire);
         let mut state = self.fetch.lock().await;
-        if self.fetches.load(Ordering::Acquire) != seen {
+        // A fetch in flight when this request arrived was counted already.
+        if self.fetch_starts.load(Ordering::Acquire) > arrived {
             return;
         }
         if state
@@ -447,8 +451,9 @@ impl Jwks {
     /// One fetch; the caller holds the fetch mutex. `Ok` carries the
     /// provider's `max-age`.
     async fn fetch_locked(&self) -> Result<Option<Duration>, ()> {
-        let result = self.download().await;
-        let outcome = match result {
+        // Counted before the request goes out (see `fetch_starts`).
+        self.fetch_starts.fetch_add(1, Ordering::AcqRel);
+        match self.download().await {
             Ok((parsed, max_age)) => {
                 self.install(parsed);
                 Ok(max_age)
@@ -462,9 +467,7 @@ impl Jwks {
                 );
                 Err(())
             }
-        };
-        self.fetches.fetch_add(1, Ordering::AcqRel);
-        outcome
+        }
     }
 
     async fn download(&self) -> Result<Fetched, String> {

@@ -31,6 +31,8 @@ struct ProviderState {
     answer: Mutex<Answer>,
     /// Requests received.
     hits: AtomicUsize,
+    /// How long each answer takes (after the answer is chosen).
+    delay: Mutex<Duration>,
 }
 
 /// A JWKS endpoint on 127.0.0.1: `GET /jwks`.
@@ -47,8 +49,12 @@ impl Drop for Provider {
 }
 
 async fn jwks(state: web::Data<ProviderState>) -> HttpResponse {
-    state.hits.fetch_add(1, Ordering::SeqCst);
+    // Chosen before the hit is counted: once a test sees the hit, what this
+    // request answers is settled.
     let answer = state.answer.lock().expect("lock").clone();
+    let delay = *state.delay.lock().expect("lock");
+    state.hits.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(delay).await;
     match answer {
         Answer::Keys(keys, max_age) => {
             let mut response = HttpResponse::Ok();
@@ -82,6 +88,7 @@ impl Provider {
         let state = Arc::new(ProviderState {
             answer: Mutex::new(answer),
             hits: AtomicUsize::new(0),
+            delay: Mutex::new(Duration::ZERO),
         });
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
@@ -105,6 +112,10 @@ impl Provider {
 
     fn serve(&self, keys: Value) {
         self.answer(Answer::Keys(keys, None));
+    }
+
+    fn slow_down(&self, delay: Duration) {
+        *self.state.delay.lock().expect("lock") = delay;
     }
 
     fn hits(&self) -> usize {
@@ -271,6 +282,32 @@ async fn a_rotated_in_key_works_on_first_use() {
             assert_eq!(status(&app, &new).await, 200, "no restart, no waiting");
             assert_eq!(status(&app, &old).await, 200, "the old key still works");
             assert_eq!(provider.hits(), 2, "one refetch, for the unknown kid");
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_rotation_during_a_background_fetch_still_refetches() {
+    Backend::Memory
+        .run(async {
+            let provider = Provider::start(json!([jwk("rsa", json!({"kid": "old"}))])).await;
+            let app = service(&provider.url, &[("JWT_JWKS_REFRESH_SECONDS", "1")]).await;
+            // The background refresh starts and is answered slowly, with the old set...
+            provider.slow_down(Duration::from_millis(800));
+            eventually(
+                Duration::from_secs(3),
+                "a background fetch is in flight",
+                || async { provider.hits() == 2 },
+            )
+            .await;
+            // ...while the provider rotates and a token with the new kid arrives.
+            provider.serve(json!([
+                jwk("rsa", json!({"kid": "old"})),
+                jwk("rsa2", json!({"kid": "new"})),
+            ]));
+            let new = token(Algorithm::RS256, "rsa2_private.pem", Some("new"));
+            // The fetch in flight predates the rotation: the token gets its own.
+            assert_eq!(status(&app, &new).await, 200);
         })
         .await;
 }
