@@ -462,3 +462,107 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
             && !stderr.contains(&user.token)
     );
 }
+
+#[test]
+fn a_key_set_url_with_a_key_file_refuses_to_start_without_showing_the_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = chat_api(dir.path())
+        .env("JWT_JWKS_URL", "https://client:jwks-pa55@idp.example/jwks")
+        .env(
+            "JWT_PUBLIC_KEY_FILE",
+            crate::helpers::fixture("rsa_public.pem"),
+        )
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("JWT_JWKS_URL and JWT_PUBLIC_KEY_FILE are both set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("jwks-pa55"), "{stderr}");
+    assert!(!dir.path().join("chat.db").exists(), "nothing was started");
+}
+
+#[tokio::test]
+async fn a_key_set_url_is_logged_without_its_credentials() {
+    // A port nothing listens on: the fetch fails, and the failure is logged.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = chat_api(dir.path());
+    command
+        .env(
+            "JWT_JWKS_URL",
+            format!("http://client:jwks-pa55@127.0.0.1:{port}/certs?key=jwks-query-secret"),
+        )
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug");
+    let mut child = command
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let mut address = None;
+    while address.is_none() {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line");
+        let entry: Value = serde_json::from_str(&line).expect("JSON line");
+        if entry["message"] == "listening" {
+            address = entry["address"].as_str().map(str::to_owned);
+        }
+        lines.push(line);
+    }
+    let address = address.expect("address");
+    let ready = crate::helpers::http_client()
+        .get(format!("http://{address}/health/ready"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ready.status(), 503, "the key set was never fetched");
+
+    terminate(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    reader.join().expect("reader");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    lines.extend(lines_rx.try_iter());
+
+    let failure = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|entry| {
+            entry["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with("fetching the key set failed"))
+        })
+        .unwrap_or_else(|| panic!("the failed fetch is logged: {lines:#?}"));
+    assert_eq!(
+        failure["url"],
+        format!("http://127.0.0.1:{port}/certs"),
+        "{failure}"
+    );
+    for line in lines.iter().chain([&stderr]) {
+        assert!(
+            !line.contains("jwks-pa55") && !line.contains("jwks-query-secret"),
+            "a credential in the log: {line}"
+        );
+    }
+}
