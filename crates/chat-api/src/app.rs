@@ -13,7 +13,7 @@ use chat_domain::{RepositoryError, SchemaMigrations};
 use chat_infra::{Database, DatabaseConfig, Pooler, SeaOrmRepository};
 
 use crate::auth::TokenVerifier;
-use crate::config::{Config, ConfigError, Env, refuse};
+use crate::config::{AppEnv, Config, ConfigError, Env, refuse};
 use crate::error::Chain;
 use crate::metrics::Metrics;
 use crate::middleware::{self, HeaderLimit};
@@ -178,6 +178,18 @@ impl Application {
         // so a service whose provider answers is ready when it listens; one
         // whose provider does not starts anyway and reports 503 on
         // /health/ready until the background task has fetched the set.
+        if config.app_env == AppEnv::Production
+            && config
+                .jwt
+                .jwks
+                .as_ref()
+                .is_some_and(|jwks| jwks.url.scheme() == "http")
+        {
+            // Allowed (a provider inside the cluster), but worth saying.
+            tracing::warn!(
+                "JWT_JWKS_URL is plain http://: whoever sits between the service and the provider can substitute keys; prefer https://"
+            );
+        }
         let key_refresh = verifier.start_key_refresh().await;
         let verifier = web::Data::new(verifier);
         let schema_ready = if config.run_migrations {

@@ -485,6 +485,29 @@ mod tests {
     }
 
     #[test]
+    fn the_header_gives_alg_and_a_string_kid_only() {
+        let header = |json: &str| {
+            let token = format!(
+                "{}.{}.sig",
+                URL_SAFE_NO_PAD.encode(json),
+                URL_SAFE_NO_PAD.encode("{}")
+            );
+            read_header(&token)
+        };
+        assert_eq!(
+            header(r#"{"alg":"RS256","kid":"2026-01"}"#),
+            Ok((Algorithm::RS256, Some("2026-01".to_owned())))
+        );
+        assert_eq!(header(r#"{"alg":"ES256"}"#), Ok((Algorithm::ES256, None)));
+        assert_eq!(
+            header(r#"{"alg":"RS256","kid":7}"#),
+            Err(AuthError::Rejected(
+                "token header 'kid' is not a string".into()
+            ))
+        );
+    }
+
+    #[test]
     fn garbage_is_malformed_not_a_crash() {
         let verifier = verifier(&[("JWT_SECRET", "secret")]);
         for token in ["", "a", "a.b", "a.b.c.d", "!!!.???.***", "e30.e30.e30"] {
