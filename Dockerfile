@@ -50,8 +50,7 @@ RUN set -eux; \
 # ---------------------------------------------------------------------------
 # Runtime: glibc (the binary links it dynamically), CA certificates for TLS to a
 # managed PostgreSQL and to the identity provider (JWT_JWKS_URL; TLS is rustls: no
-# OpenSSL), nothing else. SQLite is
-# compiled into the binary.
+# OpenSSL), nothing else. SQLite is compiled into the binary.
 # ---------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 
