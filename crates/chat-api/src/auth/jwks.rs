@@ -65,8 +65,8 @@ pub fn redacted(url: &Url) -> String {
     }
 }
 
-/// How long one fetch may take, all told: a request waiting on a refetch
-/// waits at most this long.
+/// How long one fetch may take, all told. A request with an unknown `kid`
+/// waits at most twice this: for a fetch in flight, then for its own.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
