@@ -666,6 +666,27 @@ mod tests {
     }
 
     #[test]
+    fn a_keycloak_shaped_set_yields_its_signing_key() {
+        // Keycloak's certs endpoint: a signing key with its certificate
+        // members and an RSA-OAEP encryption key, both RSA.
+        let mut signing = with(
+            "rsa",
+            json!({"kid": "sig-1", "use": "sig", "alg": "RS256", "x5t": "AAAA",
+                   "x5t#S256": "AAAA", "x5c": ["MIIC"], "issuer": "ignored"}),
+        );
+        signing["key_ops"] = json!(["verify"]);
+        let body = serde_json::to_vec(&json!({ "keys": [
+            signing,
+            with("rsa2", json!({"kid": "enc-1", "use": "enc", "alg": "RSA-OAEP"})),
+        ]}))
+        .expect("JSON");
+        let parsed = parse(&body, 2048).expect("usable");
+        assert_eq!(parsed.usable.len(), 1);
+        assert_eq!(parsed.usable[0].0.common.key_id.as_deref(), Some("sig-1"));
+        assert_eq!(parsed.usable[0].2, Some(Algorithm::RS256));
+    }
+
+    #[test]
     fn garbage_and_sets_without_a_usable_key_are_errors() {
         for body in [
             &b"<html>502 Bad Gateway</html>"[..],
