@@ -8,7 +8,7 @@
 #     chat-api
 #
 # The image runs with APP_ENV=production, so it refuses to start without a JWT key
-# (JWT_SECRET of at least 32 bytes, or JWT_PUBLIC_KEY_FILE). Other commands:
+# (JWT_SECRET of at least 32 bytes, JWT_PUBLIC_KEY_FILE, or JWT_JWKS_URL). Other commands:
 # `docker run ... chat-api migrate`, `docker run ... chat-api token --sub <uuid>`.
 # docker-compose.yml runs it next to PostgreSQL. crates/chat-api/tests/deployment.rs
 # checks this file and the compose file (no Docker engine needed).
@@ -49,8 +49,8 @@ RUN set -eux; \
 
 # ---------------------------------------------------------------------------
 # Runtime: glibc (the binary links it dynamically), CA certificates for TLS to a
-# managed PostgreSQL (TLS is rustls: no OpenSSL), nothing else. SQLite is
-# compiled into the binary.
+# managed PostgreSQL and to the identity provider (JWT_JWKS_URL; TLS is rustls: no
+# OpenSSL), nothing else. SQLite is compiled into the binary.
 # ---------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 

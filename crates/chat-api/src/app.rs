@@ -13,7 +13,7 @@ use chat_domain::{RepositoryError, SchemaMigrations};
 use chat_infra::{Database, DatabaseConfig, Pooler, SeaOrmRepository};
 
 use crate::auth::TokenVerifier;
-use crate::config::{Config, ConfigError, Env, refuse};
+use crate::config::{AppEnv, Config, ConfigError, Env, refuse};
 use crate::error::Chain;
 use crate::metrics::Metrics;
 use crate::middleware::{self, HeaderLimit};
@@ -59,6 +59,8 @@ pub struct Application {
     purge: tokio::task::AbortHandle,
     /// The admin listener (`ADMIN_BIND_ADDRESS`), stopped with the server.
     admin: Option<(std::net::SocketAddr, Server)>,
+    /// The key set's background refresh (with `JWT_JWKS_URL`), stopped with the server.
+    key_refresh: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for Application {
@@ -169,13 +171,35 @@ impl Application {
         storage: Storage,
         handle_signals: bool,
     ) -> Result<Self, StartupError> {
-        let verifier = web::Data::new(TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?);
+        let verifier = TokenVerifier::new(&config.jwt).map_err(StartupError::Keys)?;
+        let metrics = Metrics::new();
+        if let Some(failures) = verifier.jwks_refresh_failures() {
+            metrics.register(Box::new(failures));
+        }
+        // The first fetch of the key set is awaited (a few seconds at most),
+        // so a service whose provider answers is ready when it listens; one
+        // whose provider does not starts anyway and reports 503 on
+        // /health/ready until the background task has fetched the set.
+        if config.app_env == AppEnv::Production
+            && config
+                .jwt
+                .jwks
+                .as_ref()
+                .is_some_and(|jwks| jwks.url.scheme() == "http")
+        {
+            // Allowed (a provider inside the cluster), but worth saying.
+            tracing::warn!(
+                "JWT_JWKS_URL is plain http://: whoever sits between the service and the provider can substitute keys; prefer https://"
+            );
+        }
+        let key_refresh = verifier.start_key_refresh().await;
+        let verifier = web::Data::new(verifier);
         let schema_ready = if config.run_migrations {
             migrate_at_start(storage.schema.as_ref()).await?
         } else {
             schema_at_start(storage.schema.as_ref()).await
         };
-        let state = web::Data::new(AppState::new(storage, Metrics::new(), schema_ready));
+        let state = web::Data::new(AppState::new(storage, metrics, schema_ready));
         let purge = tokio::spawn(purge_idempotency_keys(
             std::sync::Arc::downgrade(&state.clone().into_inner()),
             config.idempotency_key_ttl,
@@ -256,6 +280,7 @@ impl Application {
             state,
             purge,
             admin,
+            key_refresh,
         })
     }
 
@@ -299,6 +324,9 @@ impl Application {
             }
         }
         self.purge.abort();
+        if let Some(key_refresh) = &self.key_refresh {
+            key_refresh.abort();
+        }
         self.state.storage.pool.close().await;
         tracing::info!("stopped");
         result

@@ -9,8 +9,8 @@ use jsonwebtoken::Algorithm;
 use secrecy::SecretBox;
 
 pub use crate::auth::JwtSettings;
-use crate::auth::keys::check_production_keys;
-use crate::auth::{TokenVerifier, default_algorithm_for_pem, is_hmac};
+use crate::auth::keys::{MIN_RSA_BITS, check_production_keys};
+use crate::auth::{JwksSettings, TokenVerifier, default_algorithm_for_pem, is_hmac};
 
 /// Development (the default) or production, which refuses weak settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +18,8 @@ pub enum AppEnv {
     /// Lenient: a random JWT secret is made when none is configured.
     Development,
     /// Strict: a JWT key is required; a secret must be at least 32 bytes (48
-    /// with HS384, 64 with HS512) and an RSA key at least 2048 bits.
+    /// with HS384, 64 with HS512) and an RSA key at least 2048 bits (a
+    /// smaller RSA key of the JWKS is ignored).
     Production,
 }
 
@@ -222,6 +223,12 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
     // The secret is used as its raw bytes: not trimmed.
     let mut secret = env.raw("JWT_SECRET").map(String::into_bytes);
     let public_key_file = env.get("JWT_PUBLIC_KEY_FILE").map(PathBuf::from);
+    let jwks = read_jwks(env, app_env)?;
+    if jwks.is_some() && public_key_file.is_some() {
+        return Err(refuse(
+            "JWT_JWKS_URL and JWT_PUBLIC_KEY_FILE are both set; set one of them (JWT_SECRET may go with either)",
+        ));
+    }
     let public_key_pem = match &public_key_file {
         Some(path) => Some(std::fs::read(path).map_err(|error| {
             refuse(format!(
@@ -232,13 +239,13 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
         None => None,
     };
     let mut generated_secret = false;
-    match (&secret, &public_key_pem, app_env) {
-        (None, None, AppEnv::Production) => {
+    match (&secret, public_key_pem.is_some() || jwks.is_some(), app_env) {
+        (None, false, AppEnv::Production) => {
             return Err(refuse(
-                "no JWT key configured: set JWT_SECRET or JWT_PUBLIC_KEY_FILE (required with APP_ENV=production)",
+                "no JWT key configured: set JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL (required with APP_ENV=production)",
             ));
         }
-        (None, None, AppEnv::Development) => {
+        (None, false, AppEnv::Development) => {
             secret = Some(random_secret());
             generated_secret = true;
         }
@@ -255,7 +262,7 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
                     .map_err(|_| refuse(format!("JWT_ALGORITHMS: unsupported algorithm '{name}'")))
             })
             .collect::<Result<Vec<_>, _>>()?,
-        None => default_algorithms(secret.is_some(), public_key_pem.as_deref())?,
+        None => default_algorithms(secret.is_some(), public_key_pem.as_deref(), jwks.is_some())?,
     };
     if algorithms.is_empty() {
         return Err(refuse("JWT_ALGORITHMS lists no algorithm"));
@@ -266,9 +273,9 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
                 "JWT_ALGORITHMS lists {alg:?} but JWT_SECRET is not set"
             )));
         }
-        if !is_hmac(*alg) && public_key_pem.is_none() {
+        if !is_hmac(*alg) && public_key_pem.is_none() && jwks.is_none() {
             return Err(refuse(format!(
-                "JWT_ALGORITHMS lists {alg:?} but JWT_PUBLIC_KEY_FILE is not set"
+                "JWT_ALGORITHMS lists {alg:?} but neither JWT_PUBLIC_KEY_FILE nor JWT_JWKS_URL is set"
             )));
         }
     }
@@ -280,6 +287,7 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
         secret: secret.map(|bytes| SecretBox::new(bytes.into_boxed_slice())),
         public_key_pem,
         public_key_file,
+        jwks,
         algorithms,
         issuer: env.get("JWT_ISSUER"),
         audience: env.list("JWT_AUDIENCE"),
@@ -293,10 +301,12 @@ fn read_jwt(env: &Env<'_>, app_env: AppEnv) -> Result<JwtSettings, ConfigError> 
 }
 
 /// HS256 with only a secret; RS256 with only a public key (for an EC or
-/// Ed25519 key, where RS256 cannot work, the key's own algorithm); both with both.
+/// Ed25519 key, where RS256 cannot work, the key's own algorithm) or a key
+/// set; both with both.
 fn default_algorithms(
     has_secret: bool,
     public_key: Option<&[u8]>,
+    has_jwks: bool,
 ) -> Result<Vec<Algorithm>, ConfigError> {
     let mut algorithms = Vec::new();
     if has_secret {
@@ -305,7 +315,43 @@ fn default_algorithms(
     if let Some(pem) = public_key {
         algorithms.push(default_algorithm_for_pem(pem).map_err(refuse)?);
     }
+    if has_jwks {
+        algorithms.push(Algorithm::RS256);
+    }
     Ok(algorithms)
+}
+
+/// `JWT_JWKS_URL` and its intervals, when the URL is set. The URL is never
+/// repeated in a message: it may carry credentials.
+fn read_jwks(env: &Env<'_>, app_env: AppEnv) -> Result<Option<JwksSettings>, ConfigError> {
+    let Some(text) = env.get("JWT_JWKS_URL") else {
+        return Ok(None);
+    };
+    let url = reqwest::Url::parse(&text)
+        .map_err(|_| refuse("JWT_JWKS_URL is not a URL; expected http:// or https://"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse(format!(
+            "JWT_JWKS_URL must be an http:// or https:// URL, got scheme '{}'",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(refuse("JWT_JWKS_URL has no host"));
+    }
+    Ok(Some(JwksSettings {
+        url,
+        refresh: Duration::from_secs(env.parse_in("JWT_JWKS_REFRESH_SECONDS", 300, 1..=86_400)?),
+        min_refetch: Duration::from_secs(env.parse_in(
+            "JWT_JWKS_MIN_REFETCH_SECONDS",
+            10,
+            1..=86_400,
+        )?),
+        min_rsa_bits: if app_env == AppEnv::Production {
+            MIN_RSA_BITS
+        } else {
+            0
+        },
+    }))
 }
 
 /// 32 random bytes, base64url: a development secret that lives as long as the process.
@@ -540,9 +586,97 @@ mod tests {
     }
 
     #[test]
+    fn a_key_set_url_is_checked_and_defaults_to_rs256() {
+        let url = "https://idp.example/realms/r/protocol/openid-connect/certs";
+        let only = config(&[("JWT_JWKS_URL", url)]).expect("valid");
+        let jwks = only.jwt.jwks.as_ref().expect("a key set");
+        assert_eq!(jwks.url.as_str(), url);
+        assert_eq!(jwks.refresh, Duration::from_secs(300));
+        assert_eq!(jwks.min_refetch, Duration::from_secs(10));
+        assert_eq!(jwks.min_rsa_bits, 0);
+        assert_eq!(only.jwt.algorithms, [Algorithm::RS256]);
+        assert!(only.jwt.secret.is_none(), "no development secret is made");
+
+        // With a secret too: HS256 with the secret, RS256 with the set.
+        let both = config(&[("JWT_JWKS_URL", url), ("JWT_SECRET", "s")]).expect("valid");
+        assert_eq!(both.jwt.algorithms, [Algorithm::HS256, Algorithm::RS256]);
+
+        let production = config(&[("JWT_JWKS_URL", url), ("APP_ENV", "production")])
+            .expect("a key set is a key");
+        assert_eq!(production.jwt.jwks.expect("set").min_rsa_bits, 2048);
+
+        let tuned = config(&[
+            ("JWT_JWKS_URL", "http://127.0.0.1:9/jwks"),
+            ("JWT_JWKS_REFRESH_SECONDS", "60"),
+            ("JWT_JWKS_MIN_REFETCH_SECONDS", "1"),
+            ("JWT_ALGORITHMS", "ES256,EdDSA"),
+        ])
+        .expect("valid");
+        let jwks = tuned.jwt.jwks.expect("set");
+        assert_eq!(jwks.refresh, Duration::from_secs(60));
+        assert_eq!(jwks.min_refetch, Duration::from_secs(1));
+        assert_eq!(tuned.jwt.algorithms, [Algorithm::ES256, Algorithm::EdDSA]);
+    }
+
+    #[test]
+    fn bad_key_set_settings_are_one_line_refusals() {
+        let url = "https://idp.example/jwks";
+        let cases: [(&[(&str, &str)], &str); 7] = [
+            (
+                &[
+                    ("JWT_JWKS_URL", url),
+                    ("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem"),
+                ],
+                "JWT_JWKS_URL and JWT_PUBLIC_KEY_FILE are both set",
+            ),
+            (
+                &[("JWT_JWKS_URL", "ftp://idp.example/jwks")],
+                "scheme 'ftp'",
+            ),
+            (
+                &[("JWT_JWKS_URL", "idp.example/jwks")],
+                "JWT_JWKS_URL is not a URL",
+            ),
+            (
+                &[("JWT_JWKS_URL", "file:///etc/jwks.json")],
+                "scheme 'file'",
+            ),
+            (
+                &[("JWT_JWKS_URL", url), ("JWT_JWKS_REFRESH_SECONDS", "0")],
+                "JWT_JWKS_REFRESH_SECONDS must be between 1 and 86400, got 0",
+            ),
+            (
+                &[("JWT_JWKS_URL", url), ("JWT_JWKS_MIN_REFETCH_SECONDS", "0")],
+                "JWT_JWKS_MIN_REFETCH_SECONDS must be between 1 and 86400, got 0",
+            ),
+            (
+                &[("JWT_JWKS_URL", url), ("JWT_ALGORITHMS", "HS256")],
+                "JWT_ALGORITHMS lists HS256 but JWT_SECRET is not set",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let line = config(pairs).expect_err("refused").to_string();
+            assert!(line.contains(expected), "{pairs:?}: {line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+        // A URL's credentials never appear in a refusal.
+        let line = config(&[("JWT_JWKS_URL", "gopher://user:hunter2@idp.example/")])
+            .expect_err("refused")
+            .to_string();
+        assert!(!line.contains("hunter2"), "{line}");
+    }
+
+    #[test]
     fn secrets_stay_out_of_debug_output() {
         let config = config(&[("JWT_SECRET", "hunter2-hunter2")]).expect("valid");
         let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        let with_url = self::config(&[(
+            "JWT_JWKS_URL",
+            "https://client:hunter2@idp.example/jwks?key=hunter2",
+        )])
+        .expect("valid");
+        let printed = format!("{with_url:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
     }
 }

@@ -81,6 +81,8 @@ fn run(
     traces: Option<&TraceSettings>,
     task: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
+    // The exporter's HTTP client (rustls) needs the process's crypto provider.
+    chat_api::auth::install_tls_provider();
     actix_web::rt::System::new().block_on(async {
         // Inside the runtime: the gRPC exporter binds to it.
         let provider = traces

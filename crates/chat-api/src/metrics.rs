@@ -132,6 +132,13 @@ impl Metrics {
         }
     }
 
+    /// Adds a metric kept elsewhere (the key set's `jwks_refresh_failures_total`).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(error) = self.registry.register(collector) {
+            tracing::error!(%error, "registering a metric failed");
+        }
+    }
+
     /// Counts a request as in flight until the guard drops.
     pub fn start_request(&self) -> InFlight<'_> {
         self.in_flight.inc();

@@ -9,7 +9,10 @@
 //! after it was verified, whichever comes first: `exp`, `nbf` and that age are
 //! checked on every hit, and an entry past them is dropped and the token
 //! verified again. So the cache can only ever say "verified and still current".
-//! One per verifier, never shared between key sets.
+//! One per verifier, never shared between key sets. A token verified with a
+//! key of the identity provider's key set also records the set's generation:
+//! once the set changes (a key left it), the token is verified again, so a
+//! removed key stops working at the refetch that removed it.
 //!
 //! quick_cache rather than moka: moka's per-entry expiry keeps a timer wheel
 //! and records every read for its admission policy, and on the GET path that
@@ -29,6 +32,9 @@ pub(super) struct Verified {
     pub(super) exp: f64,
     /// Seconds since the epoch, if the token has one.
     pub(super) nbf: Option<f64>,
+    /// The key set generation whose key verified the token; `None` for the
+    /// secret and the public key file, which never change.
+    pub(super) generation: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -66,12 +72,17 @@ impl VerifiedTokens {
         }
     }
 
-    /// The user of a remembered token that is current at `now` (seconds since the epoch).
-    pub(super) fn lookup(&self, token: &str, now: f64) -> Option<UserId> {
+    /// The user of a remembered token that is current at `now` (seconds
+    /// since the epoch), verified with the key set of `generation` if by one.
+    pub(super) fn lookup(&self, token: &str, now: f64, generation: u64) -> Option<UserId> {
         let entry = self.entries.get(token)?;
         let hit = entry.verified;
-        if hit.exp + self.leeway < now || entry.at.elapsed() > Self::LONGEST_STAY {
-            // Expired, or remembered too long: forget it and verify again.
+        if hit.exp + self.leeway < now
+            || entry.at.elapsed() > Self::LONGEST_STAY
+            || hit.generation.is_some_and(|seen| seen != generation)
+        {
+            // Expired, remembered too long, or verified with a key set that
+            // has changed since: forget it and verify again.
             self.entries.remove(token);
             return None;
         }
@@ -107,14 +118,19 @@ mod tests {
             user,
             exp: 1_000.0,
             nbf: Some(500.0),
+            generation: None,
         };
         cache.remember("t", verified);
-        assert_eq!(cache.lookup("t", 700.0), Some(user));
-        assert_eq!(cache.lookup("t", 1_029.0), Some(user), "within the leeway");
-        assert_eq!(cache.lookup("t", 469.0), None, "not valid yet");
-        assert_eq!(cache.lookup("other", 700.0), None);
+        assert_eq!(cache.lookup("t", 700.0, 0), Some(user));
         assert_eq!(
-            cache.lookup("t", 1_031.0),
+            cache.lookup("t", 1_029.0, 0),
+            Some(user),
+            "within the leeway"
+        );
+        assert_eq!(cache.lookup("t", 469.0, 0), None, "not valid yet");
+        assert_eq!(cache.lookup("other", 700.0, 0), None);
+        assert_eq!(
+            cache.lookup("t", 1_031.0, 0),
             None,
             "expired: verified again, and refused"
         );
@@ -130,11 +146,34 @@ mod tests {
                 user,
                 exp: 1_000.0,
                 nbf: None,
+                generation: None,
             },
         );
         assert_eq!(cache.entries.len(), 1);
-        assert_eq!(cache.lookup("expired", 2_000.0), None);
+        assert_eq!(cache.lookup("expired", 2_000.0, 0), None);
         assert_eq!(cache.entries.len(), 0, "the stale entry is gone");
+    }
+
+    #[test]
+    fn a_token_verified_with_an_older_key_set_is_verified_again() {
+        let cache = VerifiedTokens::new(0.0);
+        let user = UserId::parse(SUB).expect("uuid");
+        let verified = |generation| Verified {
+            user,
+            exp: 1e12,
+            nbf: None,
+            generation,
+        };
+        cache.remember("from the set", verified(Some(3)));
+        cache.remember("from the secret", verified(None));
+        assert_eq!(cache.lookup("from the set", 0.0, 3), Some(user));
+        assert_eq!(cache.lookup("from the secret", 0.0, 4), Some(user));
+        assert_eq!(
+            cache.lookup("from the set", 0.0, 4),
+            None,
+            "the set changed"
+        );
+        assert_eq!(cache.lookup("from the set", 0.0, 3), None, "forgotten");
     }
 
     #[test]
@@ -148,6 +187,7 @@ mod tests {
                     user,
                     exp: 1e12,
                     nbf: None,
+                    generation: None,
                 },
             );
         }

@@ -109,9 +109,22 @@ pub fn rsa_modulus_bits(pem: &[u8]) -> Option<usize> {
         }
         _ => return None,
     };
-    // A positive INTEGER may carry a leading zero byte; it is not part of the size.
-    let start = modulus.iter().position(|byte| *byte != 0)?;
-    let significant = &modulus[start..];
+    significant_bits(modulus)
+}
+
+/// The size in bits of an RSA modulus given as a JWK's `n` (base64url, big-endian).
+pub(super) fn rsa_modulus_bits_of(n: &str) -> Option<usize> {
+    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n.trim_end_matches('='))
+        .ok()?;
+    significant_bits(&modulus)
+}
+
+/// The bits of a big-endian unsigned integer, leading zeros aside (a positive
+/// DER INTEGER may carry a zero byte that is not part of the size).
+fn significant_bits(integer: &[u8]) -> Option<usize> {
+    let start = integer.iter().position(|byte| *byte != 0)?;
+    let significant = &integer[start..];
     let leading = significant.first()?.leading_zeros() as usize;
     Some(significant.len() * 8 - leading)
 }
@@ -155,9 +168,9 @@ pub(super) fn public_key(pem: &[u8], algorithms: &[Algorithm]) -> Result<Decodin
     kind.decoding_key(pem)
 }
 
-/// The kind of public key in a PEM file.
+/// The kind of a public key (from a PEM file or a JWKS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyKind {
+pub(super) enum KeyKind {
     Rsa,
     EcP256,
     EcP384,
@@ -191,7 +204,8 @@ impl KeyKind {
         Err("JWT_PUBLIC_KEY_FILE holds no RSA, EC or Ed25519 public key in PEM form".into())
     }
 
-    fn serves(self, alg: Algorithm) -> bool {
+    /// Whether a key of this kind verifies `alg`.
+    pub(super) fn serves(self, alg: Algorithm) -> bool {
         use Algorithm::*;
         matches!(
             (self, alg),

@@ -3,6 +3,8 @@
 //! - [`settings`]: what configuration says about tokens (keys, algorithms, claims);
 //! - [`keys`]: reading the public key's PEM, telling its kind (curve sniffing)
 //!   and the algorithm it serves by default;
+//! - [`jwks`]: the identity provider's key set (`JWT_JWKS_URL`): fetched,
+//!   refreshed in the background, refetched for an unknown `kid`;
 //! - [`verify`]: checking a token's algorithm, signature and claims;
 //! - [`cache`]: the tokens verified recently, so a repeated token is cheap;
 //! - [`mint`]: signing development tokens (the `token` command, the demo banner);
@@ -13,6 +15,7 @@
 
 mod cache;
 pub mod extractor;
+pub mod jwks;
 pub mod keys;
 pub mod mint;
 pub mod settings;
@@ -20,6 +23,7 @@ pub mod verify;
 
 pub use crate::error::AuthError;
 pub use extractor::AuthUser;
+pub use jwks::{JwksSettings, install_tls_provider};
 pub use keys::{default_algorithm_for_pem, is_hmac};
 pub use mint::mint_token;
 pub use settings::JwtSettings;
@@ -41,6 +45,7 @@ pub(crate) mod test_support {
             secret: Some(SecretBox::new(secret.as_bytes().into())),
             public_key_pem: None,
             public_key_file: None,
+            jwks: None,
             algorithms: vec![Algorithm::HS256],
             issuer: None,
             audience: Vec::new(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use secrecy::SecretBox;
 
+use super::jwks::JwksSettings;
 use super::keys::is_hmac;
 
 /// Keys, accepted algorithms and claim checks for bearer tokens.
@@ -18,6 +19,9 @@ pub struct JwtSettings {
     pub public_key_pem: Option<Vec<u8>>,
     /// Where the public key was read from, for messages.
     pub public_key_file: Option<PathBuf>,
+    /// The identity provider's key set (`JWT_JWKS_URL`), for the algorithms
+    /// that are not HS*; never together with a public key file.
+    pub jwks: Option<JwksSettings>,
     /// Algorithms a token may use; never taken from the token itself.
     pub algorithms: Vec<Algorithm>,
     /// Required `iss`, when set.

@@ -1,7 +1,15 @@
 //! Verification: the algorithm from the configured list (never widened by
 //! the token), the signature with the matching key, then the claims. A token
 //! verified once is remembered (see [`super::cache`]).
+//!
+//! HS* tokens verify with the secret; the others with the public key file or
+//! with the identity provider's key set ([`super::jwks`]). Everything here is
+//! synchronous except one case: a token naming a `kid` the key set lacks,
+//! which [`TokenVerifier::authenticate`] hands back for a refetch
+//! ([`TokenVerifier::authenticate_after_refetch`]), so the common path never
+//! allocates a future.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpRequest;
@@ -15,9 +23,10 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::cache::{Verified, VerifiedTokens};
+use super::jwks::Jwks;
 use super::keys::{is_hmac, public_key};
 use super::settings::JwtSettings;
-use crate::error::AuthError;
+use crate::error::{ApiError, AuthError};
 
 /// The claims chat-api reads; every other claim is ignored.
 #[derive(Deserialize)]
@@ -30,10 +39,50 @@ struct Claims {
     nbf: Option<f64>,
 }
 
+/// Why the keys at hand did not admit a token.
+pub(super) enum Miss {
+    /// Refused, for this reason.
+    Refused(AuthError),
+    /// Its `kid` names no key of the set: worth one refetch (a rotation).
+    UnknownKey,
+    /// No key set has been fetched yet.
+    NoKeySet,
+}
+
+impl Miss {
+    fn into_auth_error(self) -> AuthError {
+        match self {
+            Self::Refused(error) => error,
+            Self::UnknownKey => AuthError::rejected("token 'kid' names no key of the key set"),
+            Self::NoKeySet => AuthError::rejected("no key set has been fetched yet"),
+        }
+    }
+
+    fn into_api_error(self) -> ApiError {
+        match self {
+            // The token may well be good: the service cannot judge it yet.
+            Self::NoKeySet => ApiError::Unavailable(None),
+            miss => ApiError::Unauthorized(miss.into_auth_error()),
+        }
+    }
+}
+
+/// What [`TokenVerifier::authenticate`] concluded.
+#[derive(Debug)]
+pub enum Authentication {
+    /// The caller, or why not.
+    Done(Result<UserId, ApiError>),
+    /// The token names a key the key set lacks (or no set is fetched yet):
+    /// pass it to [`TokenVerifier::authenticate_after_refetch`].
+    Refetch(String),
+}
+
 /// Verifies tokens against the configured keys and algorithms.
 pub struct TokenVerifier {
     secret: Option<DecodingKey>,
     public_key: Option<DecodingKey>,
+    /// The identity provider's key set, when `JWT_JWKS_URL` is set.
+    jwks: Option<Arc<Jwks>>,
     /// One prepared validation per accepted algorithm.
     validations: Vec<(Algorithm, Validation)>,
     verified: VerifiedTokens,
@@ -50,7 +99,8 @@ impl std::fmt::Debug for TokenVerifier {
 
 impl TokenVerifier {
     /// Builds the keys once; refuses a public key that cannot serve every
-    /// configured asymmetric algorithm.
+    /// configured asymmetric algorithm. A key set is not fetched here: see
+    /// [`TokenVerifier::start_key_refresh`].
     pub fn new(settings: &JwtSettings) -> Result<Self, String> {
         let secret = settings
             .secret
@@ -61,6 +111,12 @@ impl TokenVerifier {
             .as_deref()
             .map(|pem| public_key(pem, &settings.algorithms))
             .transpose()?;
+        let jwks = settings
+            .jwks
+            .clone()
+            .map(Jwks::new)
+            .transpose()?
+            .map(Arc::new);
         let validations = settings
             .algorithms
             .iter()
@@ -89,17 +145,45 @@ impl TokenVerifier {
         Ok(Self {
             secret,
             public_key,
+            jwks,
             validations,
             verified: VerifiedTokens::new(settings.leeway.as_secs_f64()),
         })
     }
 
-    /// The user a token speaks for, or why it is refused.
+    /// With a key set: fetches it once (waiting at most a few seconds; the
+    /// service starts anyway), then keeps it current in a background task
+    /// that ends when the verifier is dropped or the handle aborts it.
+    pub async fn start_key_refresh(&self) -> Option<tokio::task::AbortHandle> {
+        match &self.jwks {
+            Some(jwks) => Some(jwks.start().await),
+            None => None,
+        }
+    }
+
+    /// False while a configured key set has never been fetched.
+    pub fn key_set_ready(&self) -> bool {
+        self.jwks.as_ref().is_none_or(|jwks| jwks.is_ready())
+    }
+
+    /// The `jwks_refresh_failures_total` counter, when there is a key set.
+    pub fn jwks_refresh_failures(&self) -> Option<prometheus::IntCounter> {
+        self.jwks.as_ref().map(|jwks| jwks.failures())
+    }
+
+    /// The user a token speaks for, or why it is refused, judged against
+    /// the keys at hand (a `kid` the key set lacks is refused, not refetched).
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        self.check(token).map_err(Miss::into_auth_error)
+    }
+
+    /// The remembered answer for a token, else the full check.
+    fn check(&self, token: &str) -> Result<UserId, Miss> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |since| since.as_secs_f64());
-        if let Some(user) = self.verified.lookup(token, now) {
+        let generation = self.jwks.as_ref().map_or(0, |jwks| jwks.generation());
+        if let Some(user) = self.verified.lookup(token, now, generation) {
             return Ok(user);
         }
         let verified = self.verify_signed(token)?;
@@ -108,71 +192,111 @@ impl TokenVerifier {
     }
 
     /// The full check: algorithm from the configured list, signature, claims.
-    fn verify_signed(&self, token: &str) -> Result<Verified, AuthError> {
-        let alg = header_algorithm(token)?;
+    fn verify_signed(&self, token: &str) -> Result<Verified, Miss> {
+        let (alg, kid) = read_header(token).map_err(Miss::Refused)?;
         let validation = self
             .validations
             .iter()
             .find(|(accepted, _)| *accepted == alg)
             .map(|(_, validation)| validation)
             .ok_or_else(|| {
-                AuthError::rejected(format!("token algorithm {alg:?} is not accepted"))
+                Miss::Refused(AuthError::rejected(format!(
+                    "token algorithm {alg:?} is not accepted"
+                )))
             })?;
-        let key = if is_hmac(alg) {
-            &self.secret
+        let not_accepted = || Miss::Refused(AuthError::rejected("token algorithm is not accepted"));
+        // Holds the key set the key comes from for as long as the key is used.
+        let key_set;
+        let (key, generation) = if is_hmac(alg) {
+            (self.secret.as_ref().ok_or_else(not_accepted)?, None)
+        } else if let Some(key) = &self.public_key {
+            (key, None)
+        } else if let Some(jwks) = &self.jwks {
+            key_set = jwks.current().ok_or(Miss::NoKeySet)?;
+            (
+                key_set.select(alg, kid.as_deref())?,
+                Some(key_set.generation),
+            )
         } else {
-            &self.public_key
+            return Err(not_accepted());
         };
-        let key = key
-            .as_ref()
-            .ok_or_else(|| AuthError::rejected("token algorithm is not accepted"))?;
+        let refused = |reason: &str| Miss::Refused(AuthError::rejected(reason));
         let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
-            .map_err(|error| AuthError::Rejected(describe(error.kind())))?
+            .map_err(|error| Miss::Refused(AuthError::Rejected(describe(error.kind()))))?
             .claims;
         if claims.sub.is_null() {
-            return Err(AuthError::rejected("token lacks the required 'sub' claim"));
+            return Err(refused("token lacks the required 'sub' claim"));
         }
         let user = claims
             .sub
             .as_str()
             .and_then(|sub| UserId::parse(sub).ok())
-            .ok_or_else(|| AuthError::rejected("token 'sub' claim is not a UUID"))?;
+            .ok_or_else(|| refused("token 'sub' claim is not a UUID"))?;
         let exp = claims
             .exp
-            .ok_or_else(|| AuthError::rejected("token lacks the required 'exp' claim"))?;
+            .ok_or_else(|| refused("token lacks the required 'exp' claim"))?;
         Ok(Verified {
             user,
             exp,
             nbf: claims.nbf,
+            generation,
         })
     }
 
-    /// Reads and verifies the `Authorization` header.
-    pub fn authenticate(&self, request: &HttpRequest) -> Result<UserId, AuthError> {
-        let header = request
-            .headers()
-            .get(AUTHORIZATION)
-            .ok_or(AuthError::Missing(
-                "missing bearer token: send Authorization: Bearer <JWT>",
-            ))?;
-        let value = header
-            .to_str()
-            .map_err(|_| AuthError::rejected("Authorization header is not ASCII"))?;
-        let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Missing("Authorization scheme must be Bearer"));
+    /// Reads and verifies the `Authorization` header, without waiting for
+    /// anything: a token for which the key set should be refetched comes
+    /// back as [`Authentication::Refetch`].
+    pub fn authenticate(&self, request: &HttpRequest) -> Authentication {
+        let token = match bearer_token(request) {
+            Ok(token) => token,
+            Err(error) => return Authentication::Done(Err(ApiError::Unauthorized(error))),
+        };
+        match self.check(token) {
+            Ok(user) => Authentication::Done(Ok(user)),
+            Err(Miss::UnknownKey | Miss::NoKeySet) if self.jwks.is_some() => {
+                Authentication::Refetch(token.to_owned())
+            }
+            Err(miss) => Authentication::Done(Err(miss.into_api_error())),
         }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(AuthError::rejected("bearer token is empty"));
+    }
+
+    /// Refetches the key set (at most one fetch in flight, and at most one
+    /// refetch per `JWT_JWKS_MIN_REFETCH_SECONDS`), then judges the token
+    /// against the set as it is now: a key rotated in works on first use.
+    pub async fn authenticate_after_refetch(&self, token: &str) -> Result<UserId, ApiError> {
+        if let Some(jwks) = &self.jwks {
+            jwks.refetch_for_unknown_key().await;
         }
-        self.verify(token)
+        self.check(token).map_err(Miss::into_api_error)
     }
 }
 
-/// The `alg` of a token's header, before anything is trusted: only used to
-/// pick among the configured algorithms, never to widen them.
-fn header_algorithm(token: &str) -> Result<Algorithm, AuthError> {
+/// The bearer token of the `Authorization` header.
+fn bearer_token(request: &HttpRequest) -> Result<&str, AuthError> {
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or(AuthError::Missing(
+            "missing bearer token: send Authorization: Bearer <JWT>",
+        ))?;
+    let value = header
+        .to_str()
+        .map_err(|_| AuthError::rejected("Authorization header is not ASCII"))?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Missing("Authorization scheme must be Bearer"));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::rejected("bearer token is empty"));
+    }
+    Ok(token)
+}
+
+/// The `alg` and `kid` of a token's header, before anything is trusted: only
+/// used to pick among the configured algorithms (never to widen them) and
+/// among the keys of the key set.
+fn read_header(token: &str) -> Result<(Algorithm, Option<String>), AuthError> {
     let malformed = || AuthError::rejected("token is malformed: expected three base64url segments");
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
@@ -188,14 +312,20 @@ fn header_algorithm(token: &str) -> Result<Algorithm, AuthError> {
         .get("alg")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| AuthError::rejected("token header has no 'alg'"))?;
-    alg.parse::<Algorithm>().map_err(|_| {
+    let alg = alg.parse::<Algorithm>().map_err(|_| {
         let shown: String = alg
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .take(16)
             .collect();
         AuthError::rejected(format!("token algorithm '{shown}' is not accepted"))
-    })
+    })?;
+    let kid = match header.get("kid") {
+        None => None,
+        Some(serde_json::Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(AuthError::rejected("token header 'kid' is not a string")),
+    };
+    Ok((alg, kid))
 }
 
 /// A client-facing reason for each rejection.
@@ -351,6 +481,29 @@ mod tests {
         assert_eq!(
             verifier.verify(&expired),
             Err(AuthError::Rejected("token has expired".into()))
+        );
+    }
+
+    #[test]
+    fn the_header_gives_alg_and_a_string_kid_only() {
+        let header = |json: &str| {
+            let token = format!(
+                "{}.{}.sig",
+                URL_SAFE_NO_PAD.encode(json),
+                URL_SAFE_NO_PAD.encode("{}")
+            );
+            read_header(&token)
+        };
+        assert_eq!(
+            header(r#"{"alg":"RS256","kid":"2026-01"}"#),
+            Ok((Algorithm::RS256, Some("2026-01".to_owned())))
+        );
+        assert_eq!(header(r#"{"alg":"ES256"}"#), Ok((Algorithm::ES256, None)));
+        assert_eq!(
+            header(r#"{"alg":"RS256","kid":7}"#),
+            Err(AuthError::Rejected(
+                "token header 'kid' is not a string".into()
+            ))
         );
     }
 

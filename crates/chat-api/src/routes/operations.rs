@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::TokenVerifier;
 use crate::error::{ApiError, Chain, Problem, RETRY_AFTER_SECONDS, problem_response};
 use crate::metrics;
 use crate::state::AppState;
@@ -31,17 +32,25 @@ pub async fn live() -> HttpResponse {
         .json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers within 1 s and the schema is migrated.
+/// Readiness: the database answers within 1 s, the schema is migrated and the key set is fetched.
 #[utoipa::path(
     get,
     path = "/health/ready",
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve.", body = Health),
-        (status = 503, description = "The database does not answer in time, or its schema is not migrated yet.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The key set (JWT_JWKS_URL) has not been fetched yet, the database does not answer in time, or its schema is not migrated yet.", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+pub async fn ready(state: web::Data<AppState>, verifier: web::Data<TokenVerifier>) -> HttpResponse {
+    // First and without waiting: until the identity provider's key set has
+    // been fetched once, no token but an HS* one can be verified.
+    if !verifier.key_set_ready() {
+        return not_ready(
+            "not ready: the key set (JWT_JWKS_URL) has not been fetched yet",
+            "the key set has not been fetched yet".into(),
+        );
+    }
     let probe = state.storage.readiness.ping(READY_WITHIN).await;
     match probe {
         Ok(()) if state.schema_is_ready() => HttpResponse::Ok()

@@ -21,7 +21,30 @@ fn chat_api(dir: &std::path::Path) -> Command {
 
 /// Starts `serve` and waits for its "listening" line; returns the address and
 /// everything it wrote on stderr until then.
-fn start(mut command: Command) -> (Child, String, String) {
+fn start(command: Command) -> (Child, String, String) {
+    let (mut child, address) = listening(command);
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let done = line.starts_with("curl ");
+            lines.push(line);
+            if done {
+                let _ = sender.send(lines.join("\n"));
+                break;
+            }
+        }
+    });
+    let banner = receiver
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
+    (child, address, banner)
+}
+
+/// Starts `serve` and waits for its "listening" line; returns the address
+/// (without waiting for a demo banner, which a configured key never prints).
+fn listening(mut command: Command) -> (Child, String) {
     let mut child = command
         .env("BIND_ADDRESS", "127.0.0.1:0")
         .stdout(Stdio::piped())
@@ -46,23 +69,7 @@ fn start(mut command: Command) -> (Child, String, String) {
     let address = receiver
         .recv_timeout(Duration::from_secs(30))
         .expect("a listening line on stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let done = line.starts_with("curl ");
-            lines.push(line);
-            if done {
-                let _ = sender.send(lines.join("\n"));
-                break;
-            }
-        }
-    });
-    let banner = receiver
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_default();
-    (child, address, banner)
+    (child, address)
 }
 
 fn stop(mut child: Child) {
@@ -96,7 +103,7 @@ async fn the_default_runs_on_embedded_sqlite_with_a_printed_demo_token() {
         "{banner}"
     );
 
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let created = client
         .post(format!("http://{address}/chat/"))
         .bearer_auth(&token)
@@ -398,7 +405,7 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
     };
 
     let user = crate::helpers::User::new();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let created = client
         .post(format!("http://{address}/chat/"))
         .bearer_auth(&user.token)
@@ -460,5 +467,252 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
         !stderr.contains(password)
             && !stderr.contains(crate::helpers::SECRET)
             && !stderr.contains(&user.token)
+    );
+}
+
+#[test]
+fn a_key_set_url_with_a_key_file_refuses_to_start_without_showing_the_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = chat_api(dir.path())
+        .env("JWT_JWKS_URL", "https://client:jwks-pa55@idp.example/jwks")
+        .env(
+            "JWT_PUBLIC_KEY_FILE",
+            crate::helpers::fixture("rsa_public.pem"),
+        )
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("JWT_JWKS_URL and JWT_PUBLIC_KEY_FILE are both set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("jwks-pa55"), "{stderr}");
+    assert!(!dir.path().join("chat.db").exists(), "nothing was started");
+}
+
+#[tokio::test]
+async fn a_key_set_url_is_logged_without_its_credentials() {
+    // A port nothing listens on: the fetch fails, and the failure is logged.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = chat_api(dir.path());
+    command
+        .env(
+            "JWT_JWKS_URL",
+            format!("http://client:jwks-pa55@127.0.0.1:{port}/certs?key=jwks-query-secret"),
+        )
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug");
+    let mut child = command
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let mut address = None;
+    while address.is_none() {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line");
+        let entry: Value = serde_json::from_str(&line).expect("JSON line");
+        if entry["message"] == "listening" {
+            address = entry["address"].as_str().map(str::to_owned);
+        }
+        lines.push(line);
+    }
+    let address = address.expect("address");
+    let ready = crate::helpers::http_client()
+        .get(format!("http://{address}/health/ready"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ready.status(), 503, "the key set was never fetched");
+
+    terminate(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    reader.join().expect("reader");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    lines.extend(lines_rx.try_iter());
+
+    let failure = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|entry| {
+            entry["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with("fetching the key set failed"))
+        })
+        .unwrap_or_else(|| panic!("the failed fetch is logged: {lines:#?}"));
+    assert_eq!(
+        failure["url"],
+        format!("http://127.0.0.1:{port}/certs"),
+        "{failure}"
+    );
+    for line in lines.iter().chain([&stderr]) {
+        assert!(
+            !line.contains("jwks-pa55") && !line.contains("jwks-query-secret"),
+            "a credential in the log: {line}"
+        );
+    }
+}
+
+/// An HTTPS server on 127.0.0.1 (certificate `tls_server.pem`, signed by the
+/// test CA `tls_ca.pem`) answering every request with `body` as JSON.
+async fn https_jwks_server(body: String) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fixture = crate::helpers::fixture;
+    let chain = CertificateDer::pem_file_iter(fixture("tls_server.pem"))
+        .expect("certificate file")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(fixture("tls_server_key.pem")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                // A client that does not trust the CA ends the handshake: fine.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    address
+}
+
+// Multi-threaded: `start` blocks this thread while the binary fetches from
+// the HTTPS server, which must keep running on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_set_is_fetched_over_https_and_the_certificate_is_checked() {
+    use jsonwebtoken::Algorithm;
+
+    let all: Value = serde_json::from_slice(
+        &std::fs::read(crate::helpers::fixture("public_jwks.json")).expect("fixture"),
+    )
+    .expect("JSON");
+    let mut key = all["rsa"].clone();
+    key["kid"] = json!("tls");
+    let address = https_jwks_server(json!({ "keys": [key] }).to_string()).await;
+    let url = format!("https://{address}/jwks");
+    let client = crate::helpers::http_client();
+    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+    header.kid = Some("tls".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &json!({ "sub": uuid::Uuid::new_v4().to_string(), "exp": crate::helpers::now() + 600 }),
+        &crate::helpers::private_key(Algorithm::RS256, "rsa_private.pem"),
+    )
+    .expect("token");
+
+    // Trusting the test CA (SSL_CERT_FILE, read by rustls-native-certs):
+    // the set is fetched before the port opens, so the service is ready at once.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = chat_api(dir.path());
+    command
+        .env("JWT_JWKS_URL", &url)
+        .env("SSL_CERT_FILE", crate::helpers::fixture("tls_ca.pem"));
+    let (child, service) = listening(command);
+    let ready = client
+        .get(format!("http://{service}/health/ready"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ready.status(), 200);
+    let answer = client
+        .get(format!("http://{service}/chat/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 200);
+    stop(child);
+
+    // Trusting other roots only (here: the server's own certificate, which
+    // did not sign itself): the fetch fails, no key set, not ready.
+    let mut command = chat_api(dir.path());
+    command
+        .env("JWT_JWKS_URL", &url)
+        .env("SSL_CERT_FILE", crate::helpers::fixture("tls_server.pem"));
+    let (child, service) = listening(command);
+    let ready = client
+        .get(format!("http://{service}/health/ready"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ready.status(), 503, "an untrusted certificate is refused");
+    let answer = client
+        .get(format!("http://{service}/chat/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 503);
+    stop(child);
+
+    // No roots at all: the HTTP client cannot be built, and that is a
+    // one-line refusal to start, not a service that can never be ready.
+    let empty = dir.path().join("no-roots.pem");
+    std::fs::write(&empty, "").expect("write");
+    let output = chat_api(dir.path())
+        .env("JWT_JWKS_URL", &url)
+        .env("SSL_CERT_FILE", &empty)
+        .env("BIND_ADDRESS", "127.0.0.1:0")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("refusing to start: JWT_JWKS_URL: cannot build the HTTP client"),
+        "{stderr}"
     );
 }

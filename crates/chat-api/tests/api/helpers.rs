@@ -196,6 +196,7 @@ impl TestApp {
         let handle = app.handle();
         let state = app.state();
         tokio::spawn(app.run_until_stopped());
+        chat_api::auth::install_tls_provider();
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -276,6 +277,14 @@ impl TestApp {
             .await
             .expect("the test database answers")
     }
+}
+
+/// A plain HTTP client. reqwest is built with rustls and no provider of its
+/// own (the service's JWKS client installs ring), so every client in the
+/// test process needs the provider installed first.
+pub fn http_client() -> Client {
+    chat_api::auth::install_tls_provider();
+    Client::new()
 }
 
 /// A user with a valid HS256 token.

@@ -20,6 +20,7 @@ mod contention;
 mod failover;
 mod faults;
 mod idempotency;
+mod jwks;
 mod kmeans;
 mod operations;
 mod pagination;

@@ -53,7 +53,7 @@ async fn a_pooler_the_service_was_not_told_about_is_named_in_the_log() {
         assert!(Instant::now() < deadline, "no listening line:\n{}", log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let user = User::new();
     let mut named = false;
     while !named && Instant::now() < deadline {
