@@ -24,7 +24,7 @@ pub struct Health {
 }
 
 /// Liveness: the process serves.
-#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "The process serves.", body = Health)))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -66,7 +66,7 @@ fn not_ready(detail: &str, cause: chat_domain::BoxError) -> HttpResponse {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Every metric, in the Prometheus text format (version 0.0.4).", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let body = state.metrics.render(state.storage.pool.as_ref());
     HttpResponse::Ok()

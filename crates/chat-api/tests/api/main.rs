@@ -20,6 +20,7 @@ mod failover;
 mod faults;
 mod idempotency;
 mod kmeans;
+mod openapi_document;
 mod operations;
 mod pagination;
 mod pool;
