@@ -16,6 +16,7 @@ mod chats;
 mod compression;
 mod conditional;
 mod contention;
+mod dashboards;
 mod failover;
 mod faults;
 mod idempotency;
