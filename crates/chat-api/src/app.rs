@@ -233,6 +233,7 @@ impl Application {
             Some(address) => Some(admin_server(
                 address,
                 state.clone(),
+                verifier.clone(),
                 header_limit.clone(),
                 &config,
             )?),
@@ -338,6 +339,7 @@ impl Application {
 fn admin_server(
     address: std::net::SocketAddr,
     state: web::Data<AppState>,
+    verifier: web::Data<TokenVerifier>,
     header_limit: web::Data<HeaderLimit>,
     config: &Config,
 ) -> Result<(std::net::SocketAddr, Server), StartupError> {
@@ -347,6 +349,8 @@ fn admin_server(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // Readiness asks the verifier whether the key set was fetched.
+            .app_data(verifier.clone())
             .app_data(header_limit.clone())
             .configure(routes::configure_admin)
             .default_service(web::to(operations::no_route))

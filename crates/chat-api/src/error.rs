@@ -194,6 +194,22 @@ impl ApiError {
         }
     }
 
+    /// The problem document this error is answered with (the OpenAPI
+    /// document's examples are made with it, so they are the real bodies).
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                Self::Invalid { errors, .. } => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+
     /// Logs what the client is not told: the causes of 5xx answers.
     fn log(&self) {
         match self {

@@ -46,14 +46,12 @@ fn chat_response(status: StatusCode, chat: &Chat) -> HttpResponse {
             ("Idempotent-Replayed" = String, description = "`true` when this is the stored response of an earlier request with the same `Idempotency-Key`"),
         )),
         (status = 400, description = "The body is not JSON, or `Idempotency-Key` is malformed or sent more than once (the detail names the header).", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this `Idempotency-Key` is still being processed; retry after `Retry-After`.", body = Problem, content_type = "application/problem+json", headers(
             ("Retry-After" = u32, description = "Seconds to wait before retrying"),
         )),
         (status = 413, description = "The body is larger than 64 KiB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or unknown fields (`errors` lists each), or the `Idempotency-Key` was already used with a different body.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -111,18 +109,18 @@ fn created_response(chat: &Chat) -> StoredResponse {
     tag = "chats",
     params(
         ("chat_id" = uuid::Uuid, Path, description = "The chat's id (hyphenated UUID, any case)"),
-        ("include" = Option<String>, Query, description = "`kmeans_datas` adds the chat's k-means results, oldest first"),
-        ("If-None-Match" = Option<String>, Header, description = "ETags the client holds; a match answers 304"),
+        ("include" = Option<String>, Query, description = "`kmeans_datas` (the only value) adds the chat's k-means results, oldest first: the answer is then a `ChatReadWithKmeans`"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client holds (weak comparison; a list, or `*`); a match answers 304. Any value is accepted."),
     ),
     responses(
-        (status = 200, description = "The chat (with `kmeans_datas` when included).", body = ChatRead, headers(
-            ("ETag" = String, description = "Strong entity tag of this representation"),
+        (status = 200, description = "The chat: a `ChatRead`, or with `include=kmeans_datas` a `ChatReadWithKmeans` (the chat's fields and `kmeans_datas`). Never compressed.", body = ChatRead, headers(
+            ("ETag" = String, description = "Strong entity tag of this representation (the `kmeans_datas` form has its own)"),
         )),
-        (status = 304, description = "`If-None-Match` matched; no body."),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 304, description = "`If-None-Match` matched; no body.", headers(
+            ("ETag" = String, description = "The current entity tag"),
+        )),
         (status = 404, description = "No such chat, or another user's.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`chat_id` is not a UUID, or `include` is not `kmeans_datas`.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -169,19 +167,17 @@ fn not_modified(etag: String) -> HttpResponse {
     path = "/chat/",
     tag = "chats",
     params(
-        ("skip" = Option<i64>, Query, minimum = 0, description = "Items to pass over (default 0); not with `cursor`"),
+        ("skip" = Option<i64>, Query, description = "Items to pass over (default 0). Not together with `cursor`: both is a 422."),
         ("limit" = Option<i64>, Query, description = "Page size (default 10)"),
-        ("cursor" = Option<String>, Query, description = "Opaque cursor from `X-Next-Cursor`: the page after it"),
+        ("cursor" = Option<String>, Query, description = "A value from `X-Next-Cursor`: the page after the item it names. Opaque; not together with `skip` (both is a 422). A value the server did not hand out may be a 422."),
     ),
     responses(
-        (status = 200, description = "A page of chats (possibly empty).", body = [ChatRead], headers(
+        (status = 200, description = "A page of chats, newest first (possibly empty).", body = [ChatRead], headers(
             ("X-Total-Count" = u64, description = "The caller's number of chats"),
-            ("Link" = String, description = "RFC 8288 `next`/`prev` links, where they exist"),
-            ("X-Next-Cursor" = String, description = "Cursor of the next page, when there may be one"),
+            ("Link" = String, description = "RFC 8288 `next`/`prev` links (relative, keeping `limit`), where they exist"),
+            ("X-Next-Cursor" = String, description = "Cursor of the page's last item: on every full page in offset mode, and in cursor mode when more items follow"),
         )),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid `skip`, `limit` or `cursor`.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid `skip`, `limit` or `cursor`, a parameter given twice or empty, or `skip` with `cursor` (`errors` lists each).", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -249,15 +245,13 @@ pub async fn list_chats(
     ),
     request_body(content = dto::ChatUpdateFull, content_type = "application/json"),
     responses(
-        (status = 200, description = "The replaced chat.", body = ChatRead, headers(("ETag" = String))),
+        (status = 200, description = "The replaced chat.", body = ChatRead, headers(("ETag" = String, description = "Strong entity tag of the chat now"))),
         (status = 400, description = "The body is not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such chat, or another user's.", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` does not match the current ETag.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than 64 KiB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid path or body.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -293,15 +287,13 @@ pub async fn replace_chat(
         )
     ),
     responses(
-        (status = 200, description = "The chat after the patch (`{}` returns it unchanged).", body = ChatRead, headers(("ETag" = String))),
+        (status = 200, description = "The chat after the patch (`{}` returns it unchanged).", body = ChatRead, headers(("ETag" = String, description = "Strong entity tag of the chat now"))),
         (status = 400, description = "The body is not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such chat, or another user's.", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` does not match the current ETag.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than 64 KiB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is neither `application/json` nor `application/merge-patch+json`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid path or body (`\"title\": null` included).", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -332,11 +324,9 @@ pub async fn patch_chat(
     ),
     responses(
         (status = 204, description = "Deleted; no body."),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such chat, or another user's (also for all but one of concurrent deletes).", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` does not match the current ETag.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`chat_id` is not a UUID.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -12,11 +12,11 @@ use actix_web::{Error, guard, web};
 use crate::error::ApiError;
 
 /// Methods of the chat collection.
-const COLLECTION_METHODS: &str = "GET, HEAD, POST";
+pub const COLLECTION_METHODS: &str = "GET, HEAD, POST";
 /// Methods of one chat.
-const ITEM_METHODS: &str = "GET, HEAD, PUT, PATCH, DELETE";
+pub const ITEM_METHODS: &str = "GET, HEAD, PUT, PATCH, DELETE";
 /// Methods of the read-only operational routes.
-const READ_ONLY: &str = "GET, HEAD";
+pub const READ_ONLY: &str = "GET, HEAD";
 
 /// `GET` routes answer `HEAD` too (actix sends the headers without the body).
 fn get_or_head() -> impl guard::Guard {

@@ -25,7 +25,7 @@ pub struct Health {
 }
 
 /// Liveness: the process serves.
-#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, description = "The process serves.", body = Health)))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -75,7 +75,7 @@ fn not_ready(detail: &str, cause: chat_domain::BoxError) -> HttpResponse {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Every metric, in the Prometheus text format (version 0.0.4).", content_type = "text/plain", body = String), (status = 404, description = "On the public address when `ADMIN_BIND_ADDRESS` is set: the metrics are served on the admin address only.", content_type = "application/problem+json", body = crate::error::Problem)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let body = state.metrics.render(state.storage.pool.as_ref());
     HttpResponse::Ok()
