@@ -11,6 +11,7 @@ use secrecy::SecretBox;
 pub use crate::auth::JwtSettings;
 use crate::auth::keys::{MIN_RSA_BITS, check_production_keys};
 use crate::auth::{JwksSettings, TokenVerifier, default_algorithm_for_pem, is_hmac};
+use crate::traces::{OtlpProtocol, TraceSettings};
 
 /// Development (the default) or production, which refuses weak settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +52,7 @@ pub struct Config {
     /// Log format and filter.
     pub logging: LogSettings,
     /// Where spans are exported (`OTEL_*`); `None`: nowhere.
-    pub traces: Option<crate::traces::TraceSettings>,
+    pub traces: Option<TraceSettings>,
     /// HTTP server limits and timeouts.
     pub http: HttpSettings,
     /// Origins allowed to call the API from a browser; empty means CORS is off.
@@ -129,6 +130,47 @@ pub struct HttpSettings {
 #[error("{0}")]
 pub struct ConfigError(String);
 
+/// The trace export settings (`OTEL_*`): `None` unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces-only form)
+/// is set, and neither `OTEL_SDK_DISABLED=true` nor `OTEL_TRACES_EXPORTER=none` says no.
+fn read_traces(env: &Env<'_>) -> Result<Option<TraceSettings>, ConfigError> {
+    let endpoint = env
+        .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| env.get("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let disabled = env
+        .get("OTEL_SDK_DISABLED")
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let exporter = env.get("OTEL_TRACES_EXPORTER");
+    match exporter.as_deref() {
+        None | Some("otlp" | "none") => {}
+        Some(other) => {
+            return Err(refuse(format!(
+                "OTEL_TRACES_EXPORTER must be otlp or none, got '{other}'"
+            )));
+        }
+    }
+    if endpoint.is_none() || disabled || exporter.as_deref() == Some("none") {
+        return Ok(None);
+    }
+    let protocol = env
+        .get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|| env.get("OTEL_EXPORTER_OTLP_PROTOCOL"));
+    let protocol = match protocol.as_deref() {
+        None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+        Some("grpc") => OtlpProtocol::Grpc,
+        Some(other) => {
+            return Err(refuse(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or grpc, got '{other}'"
+            )));
+        }
+    };
+    Ok(Some(TraceSettings {
+        protocol,
+        service_name: env
+            .get("OTEL_SERVICE_NAME")
+            .unwrap_or_else(|| "chat-api".to_owned()),
+    }))
+}
+
 /// A refusal with this one-line reason.
 pub(crate) fn refuse(message: impl Into<String>) -> ConfigError {
     ConfigError(message.into())
@@ -194,7 +236,7 @@ impl Config {
             run_migrations: env.parse_bool("RUN_MIGRATIONS", true)?,
             jwt: read_jwt(&env, app_env)?,
             logging,
-            traces: crate::traces::TraceSettings::read(&env)?,
+            traces: read_traces(&env)?,
             http,
             cors_allowed_origins: env.list("CORS_ALLOWED_ORIGINS"),
             shutdown_grace: Duration::from_secs(env.parse_in(
@@ -678,5 +720,68 @@ mod tests {
         .expect("valid");
         let printed = format!("{with_url:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}
+
+#[cfg(test)]
+mod trace_settings_tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Option<TraceSettings>, ConfigError> {
+        let lookup = |key: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, value)| (*value).to_owned())
+        };
+        read_traces(&Env(&lookup))
+    }
+
+    #[test]
+    fn nothing_is_exported_without_an_endpoint_or_when_disabled() {
+        assert_eq!(read(&[]).expect("valid"), None);
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        assert_eq!(
+            read(&[endpoint, ("OTEL_SDK_DISABLED", "true")]).expect("valid"),
+            None
+        );
+        assert_eq!(
+            read(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]).expect("valid"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_endpoint_exports_over_http_protobuf_as_chat_api_by_default() {
+        let settings = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])
+            .expect("valid")
+            .expect("exporting");
+        assert_eq!(settings.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(settings.service_name, "chat-api");
+        let grpc = read(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SERVICE_NAME", "chats"),
+        ])
+        .expect("valid")
+        .expect("exporting");
+        assert_eq!(grpc.protocol, OtlpProtocol::Grpc);
+        assert_eq!(grpc.service_name, "chats");
+    }
+
+    #[test]
+    fn unsupported_protocols_and_exporters_refuse_to_start() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        let error =
+            read(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).expect_err("refused");
+        assert!(
+            error.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            "{error}"
+        );
+        let error = read(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).expect_err("refused");
+        assert!(
+            error.to_string().contains("OTEL_TRACES_EXPORTER"),
+            "{error}"
+        );
     }
 }

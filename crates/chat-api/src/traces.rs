@@ -6,7 +6,8 @@
 //! Configured only by the standard OpenTelemetry variables; the SDK itself
 //! reads most of them (`OTEL_EXPORTER_OTLP_*` endpoint, headers and timeout,
 //! `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`, `OTEL_RESOURCE_ATTRIBUTES`).
-//! Here: whether to export at all, the protocol, and the service name.
+//! [`crate::config`] reads whether to export at all, the protocol and the
+//! service name into [`TraceSettings`]; this module builds the exporter.
 //!
 //! With no endpoint nothing is exported and no OpenTelemetry layer is
 //! installed: a request costs what it cost before, plus, only when its span
@@ -22,8 +23,6 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator, SdkTracerProvider};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-
-use crate::config::{ConfigError, Env, refuse};
 
 /// How spans travel to the collector (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,47 +43,6 @@ pub struct TraceSettings {
 }
 
 impl TraceSettings {
-    /// `None` unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces-only form)
-    /// is set, and neither `OTEL_SDK_DISABLED=true` nor `OTEL_TRACES_EXPORTER=none` says no.
-    pub(crate) fn read(env: &Env<'_>) -> Result<Option<Self>, ConfigError> {
-        let endpoint = env
-            .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|| env.get("OTEL_EXPORTER_OTLP_ENDPOINT"));
-        let disabled = env
-            .get("OTEL_SDK_DISABLED")
-            .is_some_and(|value| value.eq_ignore_ascii_case("true"));
-        let exporter = env.get("OTEL_TRACES_EXPORTER");
-        match exporter.as_deref() {
-            None | Some("otlp" | "none") => {}
-            Some(other) => {
-                return Err(refuse(format!(
-                    "OTEL_TRACES_EXPORTER must be otlp or none, got '{other}'"
-                )));
-            }
-        }
-        if endpoint.is_none() || disabled || exporter.as_deref() == Some("none") {
-            return Ok(None);
-        }
-        let protocol = env
-            .get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|| env.get("OTEL_EXPORTER_OTLP_PROTOCOL"));
-        let protocol = match protocol.as_deref() {
-            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
-            Some("grpc") => OtlpProtocol::Grpc,
-            Some(other) => {
-                return Err(refuse(format!(
-                    "OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or grpc, got '{other}'"
-                )));
-            }
-        };
-        Ok(Some(Self {
-            protocol,
-            service_name: env
-                .get("OTEL_SERVICE_NAME")
-                .unwrap_or_else(|| "chat-api".to_owned()),
-        }))
-    }
-
     /// The tracer provider: a batch exporter over the configured protocol.
     /// Built inside the async runtime (gRPC needs one).
     pub fn provider(&self) -> Result<SdkTracerProvider, String> {
@@ -176,68 +134,5 @@ pub fn answered(span: &Span, status: StatusCode) {
     span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "error");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(pairs: &[(&str, &str)]) -> Result<Option<TraceSettings>, ConfigError> {
-        let lookup = |key: &str| {
-            pairs
-                .iter()
-                .find(|(name, _)| *name == key)
-                .map(|(_, value)| (*value).to_owned())
-        };
-        TraceSettings::read(&Env(&lookup))
-    }
-
-    #[test]
-    fn nothing_is_exported_without_an_endpoint_or_when_disabled() {
-        assert_eq!(read(&[]).expect("valid"), None);
-        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
-        assert_eq!(
-            read(&[endpoint, ("OTEL_SDK_DISABLED", "true")]).expect("valid"),
-            None
-        );
-        assert_eq!(
-            read(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]).expect("valid"),
-            None
-        );
-    }
-
-    #[test]
-    fn an_endpoint_exports_over_http_protobuf_as_chat_api_by_default() {
-        let settings = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])
-            .expect("valid")
-            .expect("exporting");
-        assert_eq!(settings.protocol, OtlpProtocol::HttpProtobuf);
-        assert_eq!(settings.service_name, "chat-api");
-        let grpc = read(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_SERVICE_NAME", "chats"),
-        ])
-        .expect("valid")
-        .expect("exporting");
-        assert_eq!(grpc.protocol, OtlpProtocol::Grpc);
-        assert_eq!(grpc.service_name, "chats");
-    }
-
-    #[test]
-    fn unsupported_protocols_and_exporters_refuse_to_start() {
-        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
-        let error =
-            read(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).expect_err("refused");
-        assert!(
-            error.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
-            "{error}"
-        );
-        let error = read(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).expect_err("refused");
-        assert!(
-            error.to_string().contains("OTEL_TRACES_EXPORTER"),
-            "{error}"
-        );
     }
 }
