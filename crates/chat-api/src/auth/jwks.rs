@@ -99,6 +99,16 @@ struct SetKey {
 }
 
 impl SetKey {
+    /// A usable key of a parsed set, as the set keeps it.
+    fn from_usable((jwk, kind, alg, key): (Jwk, KeyKind, Option<Algorithm>, DecodingKey)) -> Self {
+        Self {
+            kid: jwk.common.key_id,
+            kind,
+            alg,
+            key,
+        }
+    }
+
     fn fits(&self, alg: Algorithm) -> bool {
         self.kind.serves(alg) && self.alg.is_none_or(|own| own == alg)
     }
@@ -541,16 +551,7 @@ impl Jwks {
                 "key set fetched"
             );
         }
-        let keys = parsed
-            .usable
-            .into_iter()
-            .map(|(jwk, kind, alg, key)| SetKey {
-                kid: jwk.common.key_id,
-                kind,
-                alg,
-                key,
-            })
-            .collect();
+        let keys = parsed.usable.into_iter().map(SetKey::from_usable).collect();
         *current = Some(Arc::new(KeySet {
             keys,
             source,
@@ -606,16 +607,7 @@ mod tests {
             source: JwkSet {
                 keys: parsed.usable.iter().map(|(jwk, ..)| jwk.clone()).collect(),
             },
-            keys: parsed
-                .usable
-                .into_iter()
-                .map(|(jwk, kind, alg, key)| SetKey {
-                    kid: jwk.common.key_id,
-                    kind,
-                    alg,
-                    key,
-                })
-                .collect(),
+            keys: parsed.usable.into_iter().map(SetKey::from_usable).collect(),
             ignored: parsed.ignored,
             generation: 1,
         }

@@ -367,6 +367,55 @@ fn sigint_stops_gracefully_too() {
     );
 }
 
+/// A `serve` started with JSON logs on stdout (and stderr piped): the process,
+/// its address, the lines it wrote up to and including its `listening` line,
+/// and the later ones as they come (until the process closes stdout).
+pub(crate) struct Serving {
+    pub(crate) child: Child,
+    pub(crate) address: String,
+    pub(crate) early: Vec<String>,
+    pub(crate) later: std::sync::mpsc::Receiver<String>,
+    pub(crate) reader: std::thread::JoinHandle<()>,
+}
+
+impl Serving {
+    /// Starts `command` on a free port and waits for its `listening` line.
+    pub(crate) fn start(command: &mut Command) -> Self {
+        let mut child = command
+            .env("BIND_ADDRESS", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (lines, later) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let mut early = Vec::new();
+        let address = loop {
+            let line = later
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a log line");
+            let entry: Value = serde_json::from_str(&line).expect("JSON line");
+            early.push(line);
+            if entry["message"] == "listening" {
+                break entry["address"].as_str().expect("address").to_owned();
+            }
+        };
+        Self {
+            child,
+            address,
+            early,
+            later,
+            reader,
+        }
+    }
+}
+
 #[tokio::test]
 async fn json_logs_carry_the_request_id_and_never_a_secret() {
     let database = chat_testing::TestDatabase::create().await;
@@ -379,30 +428,14 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
     command
         .env("DATABASE_URL", url.as_str())
         .env("JWT_SECRET", crate::helpers::SECRET)
-        .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "debug");
-    let mut child = command
-        .env("BIND_ADDRESS", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = lines_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a log line");
-        let entry: Value = serde_json::from_str(&line).expect("JSON line");
-        if entry["message"] == "listening" {
-            break entry["address"].as_str().expect("address").to_owned();
-        }
-    };
+    let Serving {
+        mut child,
+        address,
+        early,
+        later,
+        reader,
+    } = Serving::start(&mut command);
 
     let user = crate::helpers::User::new();
     let client = crate::helpers::http_client();
@@ -433,7 +466,7 @@ async fn json_logs_carry_the_request_id_and_never_a_secret() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
         .expect("stderr");
-    let lines: Vec<String> = lines_rx.try_iter().collect();
+    let lines: Vec<String> = early.into_iter().chain(later.try_iter()).collect();
 
     let mut ours = 0;
     for line in &lines {
@@ -506,34 +539,14 @@ async fn a_key_set_url_is_logged_without_its_credentials() {
             "JWT_JWKS_URL",
             format!("http://client:jwks-pa55@127.0.0.1:{port}/certs?key=jwks-query-secret"),
         )
-        .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "debug");
-    let mut child = command
-        .env("BIND_ADDRESS", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut lines = Vec::new();
-    let mut address = None;
-    while address.is_none() {
-        let line = lines_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a log line");
-        let entry: Value = serde_json::from_str(&line).expect("JSON line");
-        if entry["message"] == "listening" {
-            address = entry["address"].as_str().map(str::to_owned);
-        }
-        lines.push(line);
-    }
-    let address = address.expect("address");
+    let Serving {
+        mut child,
+        address,
+        early: mut lines,
+        later: lines_rx,
+        reader,
+    } = Serving::start(&mut command);
     let ready = crate::helpers::http_client()
         .get(format!("http://{address}/health/ready"))
         .send()

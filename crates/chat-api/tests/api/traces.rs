@@ -6,8 +6,7 @@
 //! at a graceful shutdown; log lines carry the ids; and no value a client
 //! sent (a title, a token) is ever exported.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 use serde_json::{Value, json};
 
+use crate::binary::Serving;
 use crate::helpers::{SECRET, User};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_chat-api");
@@ -70,42 +70,20 @@ async fn receiver() -> (String, Received, actix_web::dev::ServerHandle) {
 }
 
 /// The binary over a fresh PostgreSQL database, exporting to `endpoint`.
-/// Returns the child, its address and its stdout lines as they come.
-fn start(database: &str, endpoint: &str) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+fn start(database: &str, endpoint: &str) -> Serving {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(BINARY)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database)
-        .env("JWT_SECRET", SECRET)
-        .env("BIND_ADDRESS", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        // Far longer than the test: only the shutdown flush can deliver them.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
-        .env("OTEL_SERVICE_NAME", "chat-api-under-test")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let (lines, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let address = loop {
-        let line = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a log line");
-        let entry: Value = serde_json::from_str(&line).expect("JSON line");
-        if entry["message"] == "listening" {
-            break entry["address"].as_str().expect("address").to_owned();
-        }
-    };
-    (child, address, receiver)
+    Serving::start(
+        Command::new(BINARY)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database)
+            .env("JWT_SECRET", SECRET)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            // Far longer than the test: only the shutdown flush can deliver them.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
+            .env("OTEL_SERVICE_NAME", "chat-api-under-test"),
+    )
 }
 
 fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a Any> {
@@ -131,7 +109,12 @@ fn hex(bytes: &[u8]) -> String {
 async fn requests_and_statements_are_exported_as_one_trace_with_the_callers_parent() {
     let (endpoint, received, receiver_handle) = receiver().await;
     let database = chat_testing::TestDatabase::create().await;
-    let (child, address, lines) = start(database.url(), &endpoint);
+    let Serving {
+        child,
+        address,
+        later: lines,
+        ..
+    } = start(database.url(), &endpoint);
     let user = User::new();
     let client = reqwest::Client::new();
     let title = "a-title-that-must-never-be-exported";
@@ -260,36 +243,19 @@ async fn requests_and_statements_are_exported_as_one_trace_with_the_callers_pare
 async fn without_an_endpoint_log_lines_still_carry_the_callers_trace_id() {
     let database = chat_testing::TestDatabase::create().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(BINARY)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database.url())
-        .env("JWT_SECRET", SECRET)
-        .env("BIND_ADDRESS", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let (lines, receiver) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let address = loop {
-        let entry: Value = serde_json::from_str(
-            &receiver
-                .recv_timeout(Duration::from_secs(30))
-                .expect("a line"),
-        )
-        .expect("JSON");
-        if entry["message"] == "listening" {
-            break entry["address"].as_str().expect("address").to_owned();
-        }
-    };
+    let Serving {
+        mut child,
+        address,
+        later: receiver,
+        ..
+    } = Serving::start(
+        Command::new(BINARY)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database.url())
+            .env("JWT_SECRET", SECRET),
+    );
     let user = User::new();
     let trace = "0af7651916cd43dd8448eb211c80319c";
     let listed = reqwest::Client::new()
