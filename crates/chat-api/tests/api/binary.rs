@@ -642,6 +642,25 @@ async fn https_jwks_server(body: String) -> std::net::SocketAddr {
     address
 }
 
+/// Starts `command`, asks `/health/ready` and `GET /chat/` with `token`, stops
+/// it: the two statuses.
+async fn ready_and_listed(command: Command, client: &reqwest::Client, token: &str) -> (u16, u16) {
+    let (child, service) = listening(command);
+    let ready = client
+        .get(format!("http://{service}/health/ready"))
+        .send()
+        .await
+        .expect("request");
+    let answer = client
+        .get(format!("http://{service}/chat/"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    stop(child);
+    (ready.status().as_u16(), answer.status().as_u16())
+}
+
 // Multi-threaded: `start` blocks this thread while the binary fetches from
 // the HTTPS server, which must keep running on another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,21 +692,9 @@ async fn the_key_set_is_fetched_over_https_and_the_certificate_is_checked() {
     command
         .env("JWT_JWKS_URL", &url)
         .env("SSL_CERT_FILE", crate::helpers::fixture("tls_ca.pem"));
-    let (child, service) = listening(command);
-    let ready = client
-        .get(format!("http://{service}/health/ready"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(ready.status(), 200);
-    let answer = client
-        .get(format!("http://{service}/chat/"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(answer.status(), 200);
-    stop(child);
+    let (ready, answer) = ready_and_listed(command, &client, &token).await;
+    assert_eq!(ready, 200);
+    assert_eq!(answer, 200);
 
     // Trusting other roots only (here: the server's own certificate, which
     // did not sign itself): the fetch fails, no key set, not ready.
@@ -695,21 +702,9 @@ async fn the_key_set_is_fetched_over_https_and_the_certificate_is_checked() {
     command
         .env("JWT_JWKS_URL", &url)
         .env("SSL_CERT_FILE", crate::helpers::fixture("tls_server.pem"));
-    let (child, service) = listening(command);
-    let ready = client
-        .get(format!("http://{service}/health/ready"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(ready.status(), 503, "an untrusted certificate is refused");
-    let answer = client
-        .get(format!("http://{service}/chat/"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(answer.status(), 503);
-    stop(child);
+    let (ready, answer) = ready_and_listed(command, &client, &token).await;
+    assert_eq!(ready, 503, "an untrusted certificate is refused");
+    assert_eq!(answer, 503);
 
     // No roots at all: the HTTP client cannot be built, and that is a
     // one-line refusal to start, not a service that can never be ready.
